@@ -1,0 +1,32 @@
+"""The paper's picture, as numbers both renderers share (docs/rendering.md explains each)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """Frame, line and output geometry of one rendered window."""
+
+    dpi: int = 600
+    frame_h: int = 2199  # px at dpi, as in the paper
+    frame_w: int = 2725
+    out_h: int = 314  # stored image, as in the paper
+    out_w: int = 384
+    line_width_pt: float = 1.5  # matplotlib's default lines.linewidth: 12.5 px at 600 dpi
+    line_color: str = "#1f77b4"  # matplotlib's default first colour (C0)
+    margin: float = 0.05  # matplotlib's default axes.xmargin / axes.ymargin (axes fill the frame, axis off)
+    resample: str = "box"  # area average from frame to output (Pillow Image.BOX)
+    grey: str = "ITU-R 601-2 luma"  # Pillow convert("L"): L = R*299/1000 + G*587/1000 + B*114/1000
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PAPER = RenderSpec()
+
+
+def concatenate_leads(window):
+    """(length, n_leads) window -> 1-D series: lead 1's samples, then lead 2's, ... (the paper's x axis)."""
+    return window.T.reshape(-1)
