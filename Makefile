@@ -15,7 +15,9 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/ecgrender build --db demo --out $(OUT)/dataset --force
+	$(BIN)/ecgrender build --db demo --split-by window --out $(OUT)/dataset
+	$(BIN)/ecgrender verify $(OUT)/dataset
+	$(BIN)/ecgrender preview $(OUT)/dataset -o $(OUT)/preview.png
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -45,6 +45,7 @@ class Source(abc.ABC):
     """
 
     database: str = ""
+    version: str = "1.0.0"  # the PhysioNet release whose layout and conventions the adapter reads
 
     @abc.abstractmethod
     def scan(self) -> Scan:

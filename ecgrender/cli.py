@@ -1,0 +1,199 @@
+"""`ecgrender`: fetch a WFDB database, build a rendered dataset from it, and check or look at one."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from shards.errors import DatasetError
+
+from . import __version__
+from .errors import EcgError
+from .manifest import SPLITS
+from .sources import DATABASES
+
+
+def _one_line_errors(command):
+    """Turn EcgError / DatasetError into `error: ...` on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (EcgError, DatasetError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _csv_list(_ctx, _param, value):
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise click.BadParameter("give at least one comma-separated name")
+    return items
+
+
+def _spacing(_ctx, _param, value):
+    if value is None:
+        return None
+    spacing = {}
+    for item in value.split(","):
+        name, _, stride = item.partition("=")
+        try:
+            spacing[name.strip()] = int(stride)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: use CLASS=SAMPLES, e.g. N=1000,T=100") from None
+        if spacing[name.strip()] <= 0:
+            raise click.BadParameter(f"{item!r}: the spacing must be a positive number of samples")
+    return spacing
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ecgrender")
+def main():
+    """Render WFDB ECG databases into shared image datasets, the ImECGnet paper's way.
+
+    \b
+    Typical use:
+      ecgrender fetch mitdb --dest data/mitdb
+      ecgrender build --db mitdb --source data/mitdb --out datasets/mitdb
+      ecgrender verify datasets/mitdb
+      ecgrender preview datasets/mitdb -o grid.png
+    """
+
+
+@main.command()
+@click.argument("db", type=click.Choice([d for d in DATABASES if d != "demo"]))
+@click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to download the database into (created).")
+@click.option("--records", callback=_csv_list, help="Comma-separated subset of records (default: all).")
+@_one_line_errors
+def fetch(db, dest, records):
+    """Download PhysioNet database DB (mitdb, ptbdb, incartdb) with wfdb."""
+    from .fetch import fetch_database
+
+    path = fetch_database(db, dest, records=records)
+    click.echo(f"{db} is in {path}")
+
+
+@main.command()
+@click.option("--db", required=True, type=click.Choice(DATABASES),
+              help="Database kind: its file layout, leads and label rules. 'demo' is the bundled MIT-BIH sample.")
+@click.option("--source", type=click.Path(path_type=Path),
+              help="WFDB database directory (as from `ecgrender fetch`). Not needed for --db demo.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Dataset directory to write (new or empty; an unfinished build there is resumed).")
+@click.option("--records", callback=_csv_list, help="Comma-separated subset of records, e.g. 100,202 (default: all).")
+@click.option("--labels", type=click.Path(path_type=Path),
+              help="CSV of record,label rows completing or overriding record labels (e.g. a physician's).")
+@click.option("--classes", callback=_csv_list,
+              help="Comma-separated classes to keep, in label-id order (default: the database's classes).")
+@click.option("--window", default=1000, show_default=True, type=click.IntRange(min=16),
+              help="Window length in samples, taken at the same offset in every lead.")
+@click.option("--per-class", type=click.IntRange(min=1), help="At most this many windows per class.")
+@click.option("--spacing", callback=_spacing,
+              help="Mean distance between window starts per class, e.g. N=1000,T=100 (denser for rare classes).")
+@click.option("--max-overlap", default=0.5, show_default=True, type=click.FloatRange(0, 0.99),
+              help="Largest overlap of two windows of one record, as a fraction of the window.")
+@click.option("--split-by", default="patient", show_default=True, type=click.Choice(["patient", "record", "window"]),
+              help="Keep each patient (or record) in one split; 'window' is the paper's leaky random split.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of window offsets, splits and order.")
+@click.option("--renderer", default="fast", show_default=True, type=click.Choice(["fast", "matplotlib"]),
+              help="'matplotlib' is the paper-faithful reference; 'fast' reproduces it much faster.")
+@click.option("--shard-size", type=click.IntRange(min=1),
+              help="Samples per shard (default: about 64 shards per split, 32 to 1,000 samples each).")
+@click.option("--manifest", type=click.Path(path_type=Path),
+              help="Rebuild exactly the windows of this manifest.csv (reproduce a shared dataset).")
+@click.option("--jobs", default=-1, show_default=True, type=int, help="Parallel render jobs (-1: all cores).")
+@click.option("--backend", default="loky", show_default=True,
+              help="joblib backend for rendering: loky (this machine), dask or ray (a cluster; see docs/cli.md).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="dask scheduler address (tcp://host:8786) for --backend dask; default: a local cluster.")
+@click.option("--force", is_flag=True, help="Delete an existing dataset in --out and build from scratch.")
+@_one_line_errors
+def build(backend, scheduler, **options):
+    """Build a dataset: windows -> manifest.csv -> refecg.h5 -> image shards -> dataset.json."""
+    from .build import BuildConfig, build_dataset
+
+    cfg = BuildConfig(**options)
+    if cfg.db != "demo" and cfg.source is None:
+        raise EcgError(f"--db {cfg.db} needs --source DIR (a WFDB database directory, e.g. from `ecgrender fetch`)")
+    with _render_backend(backend, scheduler):
+        build_dataset(cfg, echo=click.echo)
+
+
+@contextlib.contextmanager
+def _render_backend(backend: str, scheduler: str | None):
+    """joblib backend for the render stage; for dask, a client on `scheduler` or a local cluster."""
+    import joblib
+
+    if backend != "dask":
+        if scheduler:
+            raise EcgError("--scheduler goes with --backend dask")
+        if backend == "ray":
+            try:
+                from ray.util.joblib import register_ray
+            except ImportError:
+                raise EcgError("--backend ray needs ray: pip install ray, then start it (see docs/build.md)") from None
+            register_ray()
+        if backend not in joblib.parallel.BACKENDS:
+            raise EcgError(f"unknown --backend {backend!r}: use loky, threading, multiprocessing, dask or ray")
+        with joblib.parallel_config(backend=backend):
+            yield
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise EcgError("--backend dask needs dask.distributed: pip install 'dask[distributed]'") from None
+    with Client(scheduler) if scheduler else Client(processes=True) as client:
+        with joblib.parallel_config(backend="dask", client=client):
+            yield
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@_one_line_errors
+def verify(dataset):
+    """Recompute every checksum and cross-check shards, manifest and refecg.h5."""
+    from shards.verify import verify_dataset
+
+    problems = verify_dataset(dataset, progress=True)
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"{dataset}: OK")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@_one_line_errors
+def info(dataset):
+    """Summarise a dataset's card: source, classes, counts per split, render settings."""
+    from shards.card import read_card, summarize_card
+
+    click.echo(summarize_card(read_card(dataset)))
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
+@click.option("--per-class", default=4, show_default=True, type=click.IntRange(min=1), help="Samples per class.")
+@click.option("--split", type=click.Choice(SPLITS), help="Split to draw from (default: all).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@_one_line_errors
+def preview(dataset, output, per_class, split, seed):
+    """Draw a labelled grid of samples per class (like the paper's Fig. 2)."""
+    from .preview import write_preview
+
+    write_preview(dataset, output, per_class=per_class, split=split, seed=seed)
+    click.echo(f"preview grid: {output}")

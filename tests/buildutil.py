@@ -1,0 +1,28 @@
+"""Run `ecgrender` the way a user does, and read back what it wrote (shared by the build tests)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ecgrender.cli import main
+
+ECGRENDER = [sys.executable, "-c", "from ecgrender.cli import main; main()"]
+
+
+def ecgrender(*args) -> "click.testing.Result":
+    """Invoke the CLI in-process; returns click's Result (exit_code, output, stderr)."""
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def ecgrender_process(*args, **popen) -> subprocess.Popen:
+    """Start the CLI as a separate process (for kill-and-resume)."""
+    return subprocess.Popen(ECGRENDER + [str(a) for a in args], **popen)
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under root (relative path -> content)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
