@@ -1,0 +1,233 @@
+"""dataset.json: what a dataset is (source, classes, counts, parameters) and the digest of every file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+from . import FORMAT_VERSION
+from .errors import DatasetError
+from .layout import CARD, SPLITS, commit, discard, is_dataset_file, shard_split, temp_path
+
+_CHUNK = 1 << 20
+# Fields the caller supplies, with their JSON types; write_card adds format_version and files.
+FIELDS = {
+    "software_version": str,
+    "source": dict,  # at least {"database": str, "version": str}
+    "classes": list,  # class labels; position = label_id
+    "counts": dict,  # {split: {label: windows}}
+    "window": dict,  # at least {"length": int}
+    "render": dict,
+    "seed": int,
+    "renderer": str,
+}
+
+
+class HashingReader:
+    """Binary reader that hashes and counts every byte read through it (one read serves parsing and sha256)."""
+
+    def __init__(self, file, update: Callable[[int], None] | None = None):
+        self.file, self.update = file, update
+        self.sha, self.size = hashlib.sha256(), 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.file.read(n)
+        self.sha.update(data)
+        self.size += len(data)
+        if self.update and data:
+            self.update(len(data))
+        return data
+
+    def drain(self) -> tuple[str, int]:
+        """Read to the end; return (sha256 hex, size) of the whole file."""
+        while self.read(_CHUNK):
+            pass
+        return self.sha.hexdigest(), self.size
+
+
+def file_digest(path: str | Path, update: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """(sha256 hex, size in bytes) of a file, read in 1 MiB chunks; `update(n)` is told each chunk's size."""
+    with open(path, "rb") as f:
+        return HashingReader(f, update).drain()
+
+
+def shard_digest(path: str | Path) -> tuple[str, int, int]:
+    """(sha256 hex, size, number of samples) of a shard, in one read; DatasetError if it is not a tar."""
+    with open(path, "rb") as f:
+        reader = HashingReader(f)
+        keys, last = 0, None
+        try:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                for member in tar:
+                    key = member.name.partition(".")[0]
+                    keys += key != last
+                    last = key
+        except (tarfile.TarError, EOFError) as exc:
+            raise DatasetError(f"shard {path} is not a readable tar ({exc}): rebuild it") from exc
+        sha, size = reader.drain()
+    return sha, size, keys
+
+
+def dataset_files(root: str | Path) -> list[str]:
+    """Relative POSIX paths of the files the card lists (see layout.is_dataset_file), sorted."""
+    root = Path(root)
+    found = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(rel for rel in found if is_dataset_file(rel))
+
+
+def check_card(card: dict, where: str) -> None:
+    """Raise DatasetError unless `card` has every field of FIELDS with the right type and shape."""
+
+    def bad(what: str) -> DatasetError:
+        return DatasetError(f"{where}: {what}; see docs/format.md for the card's fields")
+
+    for name, kind in FIELDS.items():
+        if name not in card:
+            raise bad(f"field {name!r} is missing")
+        if not isinstance(card[name], kind) or isinstance(card[name], bool):
+            raise bad(f"field {name!r} must be of type {kind.__name__}, not {type(card[name]).__name__}")
+    if not all(isinstance(card["source"].get(k), str) for k in ("database", "version")):
+        raise bad("source needs string 'database' and 'version'")
+    classes = card["classes"]
+    if not classes or not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
+        raise bad("classes must be a non-empty list of distinct labels")
+    length = card["window"].get("length")
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+        raise bad("window needs a positive integer 'length'")
+    for split, per_class in card["counts"].items():
+        if split not in SPLITS or not isinstance(per_class, dict):
+            raise bad(f"counts must map splits {SPLITS} to {{label: count}}, got {split!r}")
+        for label, n in per_class.items():
+            if label not in classes or not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise bad(f"counts[{split!r}][{label!r}] = {n!r}: labels must be classes and counts >= 0")
+
+
+def write_card(root: str | Path, card: dict) -> dict:
+    """Write root/dataset.json: `card` plus format_version and the sha256 and size of every other file.
+
+    Shard entries also give their number of samples (what a loader needs for exact epochs).
+
+    Call it last: a dataset directory without a card is incomplete. Written through a temp file, with
+    sorted keys, so the same dataset gives the same bytes. Returns the card as written.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset directory {root} not found: write the card after the dataset's files")
+    check_card(card, f"card for {root}")
+    files = {}
+    for rel in dataset_files(root):
+        if shard_split(rel) is not None:
+            sha, size, samples = shard_digest(root / rel)
+            files[rel] = {"sha256": sha, "bytes": size, "samples": samples}
+        else:
+            sha, size = file_digest(root / rel)
+            files[rel] = {"sha256": sha, "bytes": size}
+    full = {**card, "format_version": FORMAT_VERSION, "files": files}
+    try:
+        text = json.dumps(full, indent=2, sort_keys=True) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"card for {root} cannot be stored as JSON ({exc}): pass plain Python values") from exc
+    path = root / CARD
+    tmp = temp_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        commit(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+    return full
+
+
+def read_card(root: str | Path) -> dict:
+    """Read and check root/dataset.json; DatasetError if missing, unparsable, incomplete or from a newer format."""
+    path = Path(root) / CARD
+    if not path.is_file():
+        raise DatasetError(
+            f"{path} not found: not a dataset directory, or its build did not finish (rerun ecgrender build)"
+        )
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"{path} is not valid JSON ({exc}): re-download the dataset or rerun ecgrender build"
+        ) from exc
+    if not isinstance(card, dict):
+        raise DatasetError(f"{path} is not a JSON object: re-download the dataset or rerun ecgrender build")
+    version = card.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise DatasetError(f"{path} has no valid format_version: it is not a dataset card of this toolkit")
+    if version > FORMAT_VERSION:
+        raise DatasetError(
+            f"{path} has format version {version}, this toolkit reads up to {FORMAT_VERSION}: upgrade imecgnet-toolkit"
+        )
+    check_card(card, str(path))
+    files = card.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict)
+        and isinstance(v.get("sha256"), str)
+        and isinstance(v.get("bytes"), int)
+        and (isinstance(v.get("samples"), int) or shard_split(rel) is None)
+        for rel, v in files.items()
+    ):
+        raise DatasetError(
+            f"{path}: 'files' must map paths to {{sha256, bytes}} (+ samples for shards); re-download the dataset"
+        )
+    return card
+
+
+def _size(n: float) -> str:
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("kB", "MB", "GB"):
+        n /= 1000
+        if n < 1000 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}"
+
+
+def _text(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_text(v)}" for k, v in sorted(value.items())) or "-"
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return str(value)
+
+
+def _counts_table(card: dict) -> list[str]:
+    classes = card["classes"]
+    counts = {split: card["counts"].get(split, {}) for split in SPLITS}
+    header = ["class", *SPLITS, "total"]
+    rows = [[c, *(counts[s].get(c, 0) for s in SPLITS)] for c in classes]
+    rows = [[*r, sum(r[1:])] for r in rows]
+    rows.append(["total", *(sum(r[i] for r in rows) for i in range(1, len(header)))])
+    table = [header, *[[str(v) for v in r] for r in rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    cells = [[v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))] for r in table]
+    return ["  " + "  ".join(r) for r in cells]
+
+
+def summarize_card(card: dict) -> str:
+    """Human-readable summary of a card (what `ecgrender info` prints)."""
+    source = card["source"]
+    extra = {k: v for k, v in source.items() if k not in ("database", "version")}
+    files = card.get("files", {})
+    shards = {s: sum(1 for f in files if shard_split(f) == s) for s in SPLITS}
+    others = {k: v for k, v in card.items() if k not in FIELDS and k not in ("format_version", "files")}
+    lines = [
+        f"format       {card['format_version']}, written by {card['software_version']}",
+        f"source       {source['database']} {source['version']}" + (f" ({_text(extra)})" if extra else ""),
+        f"classes      {', '.join(f'{i}={c}' for i, c in enumerate(card['classes']))}",
+        f"window       {_text(card['window'])}",
+        f"renderer     {card['renderer']}",
+        f"render       {_text(card['render'])}",
+        f"seed         {card['seed']}",
+        *(f"{k:<12} {_text(v)}" for k, v in sorted(others.items())),
+        f"files        {len(files)}, {_size(sum(f['bytes'] for f in files.values()))} "
+        f"(shards: {', '.join(f'{s} {n}' for s, n in shards.items())})",
+        "windows per split and class:",
+        *_counts_table(card),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""refecg.h5: the Ref-ECG 1-D set, /{split}/x float32 (N, window), /{split}/y int64, /{split}/key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import FORMAT_VERSION
+from .errors import DatasetError
+from .layout import SPLITS, check_split, commit, discard, temp_path
+
+KEY_DTYPE = h5py.string_dtype("utf-8")  # variable-length UTF-8: plain h5py reads it with .asstr()
+
+
+class RefEcgWriter:
+    """Write refecg.h5 slot by slot with flat memory; the file appears only when every slot is filled.
+
+    `counts[split]` rows of `length` samples are reserved per split (all SPLITS exist, possibly empty).
+    `x` rows go straight to disk; labels and keys are kept (small) and written on close, so the file's
+    bytes do not depend on the order of `put` calls. Used as a context manager: on a clean exit the
+    temp file is renamed to `path`; on an exception it is deleted.
+    """
+
+    def __init__(self, path: str | Path, counts: dict[str, int], length: int):
+        unknown = set(counts) - set(SPLITS)
+        if unknown:
+            raise DatasetError(f"refecg.h5: unknown splits {sorted(unknown)}: use {', '.join(SPLITS)}")
+        if length <= 0 or any(n < 0 for n in counts.values()):
+            raise DatasetError(f"refecg.h5: window length {length} must be positive and counts {counts} not negative")
+        self.path = Path(path)
+        self.length = int(length)
+        self.counts = {split: int(counts.get(split, 0)) for split in SPLITS}
+        self._tmp = temp_path(self.path)
+        self._file: h5py.File | None = None
+        self._x: dict[str, h5py.Dataset] = {}
+        self._y = {split: np.full(n, -1, dtype=np.int64) for split, n in self.counts.items()}
+        self._keys = {split: np.full(n, None, dtype=object) for split, n in self.counts.items()}
+
+    def __enter__(self) -> RefEcgWriter:
+        self._file = h5py.File(self._tmp, "w")
+        self._file.attrs["format_version"] = FORMAT_VERSION
+        self._file.attrs["window"] = self.length
+        for split, n in self.counts.items():
+            group = self._file.create_group(split)
+            self._x[split] = group.create_dataset("x", shape=(n, self.length), dtype=np.float32)
+        return self
+
+    def _slots(self, split: str, index: int, n: int) -> None:
+        check_split(split)
+        if self._file is None:
+            raise DatasetError(f"{self.path}: RefEcgWriter.put outside its 'with' block")
+        if index < 0 or index + n > self.counts[split]:
+            raise DatasetError(
+                f"{self.path}: rows {index}..{index + n - 1} outside {split} (size {self.counts[split]})"
+            )
+
+    def put(self, split: str, index: int, x: np.ndarray, label_id: int, key: str) -> None:
+        """Store one window: `x` float32 (length,) lead sum, its label id and manifest key."""
+        self.put_batch(split, index, np.asarray(x)[None, :], [label_id], [key])
+
+    def put_batch(self, split: str, start: int, x: np.ndarray, label_ids, keys) -> None:
+        """Store consecutive windows from row `start`: `x` (n, length), n label ids and n keys."""
+        x = np.asarray(x)
+        n = len(x)
+        if x.ndim != 2 or x.shape[1] != self.length or len(label_ids) != n or len(keys) != n:
+            raise DatasetError(
+                f"{self.path}: batch of x {x.shape}, {len(label_ids)} labels, {len(keys)} keys "
+                f"does not match window length {self.length}"
+            )
+        self._slots(split, start, n)
+        self._x[split][start : start + n] = x.astype(np.float32, copy=False)
+        self._y[split][start : start + n] = np.asarray(label_ids, dtype=np.int64)
+        self._keys[split][start : start + n] = [str(k) for k in keys]
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._file.close()
+            discard(self._tmp)
+            return
+        try:
+            for split in SPLITS:
+                missing = np.flatnonzero(self._keys[split] == None)  # noqa: E711 (element-wise)
+                if missing.size:
+                    raise DatasetError(
+                        f"{self.path}: {missing.size} {split} rows never written (first: row {missing[0]}); "
+                        f"every manifest window needs a put"
+                    )
+                group = self._file[split]
+                group.create_dataset("y", data=self._y[split])
+                group.create_dataset("key", data=self._keys[split], dtype=KEY_DTYPE)
+            self._file.close()
+            commit(self._tmp, self.path)
+        except BaseException:
+            self._file.close()
+            discard(self._tmp)
+            raise
+
+
+def read_refecg(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Load one split: x float32 (N, window), y int64 (N,), keys (N strings), in manifest order."""
+    check_split(split)
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path} not found: a dataset's Ref-ECG set is its refecg.h5 (rebuild or re-download)")
+    try:
+        with h5py.File(path, "r") as f:
+            group = f[split]
+            return group["x"][...], group["y"][...], list(group["key"].asstr()[...])
+    except (OSError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: cannot read /{split} ({exc}): rebuild or re-download refecg.h5") from exc

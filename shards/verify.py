@@ -1,0 +1,362 @@
+"""Check a whole dataset directory in one streaming pass: digests, shards, manifest and refecg.h5 agree."""
+
+from __future__ import annotations
+
+import csv
+import json
+import struct
+import tarfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from itertools import zip_longest
+from pathlib import Path
+from typing import NamedTuple
+
+import h5py
+from tqdm import tqdm
+
+from .card import HashingReader, file_digest, read_card
+from .errors import DatasetError
+from .layout import (
+    IMAGES,
+    MANIFEST,
+    MANIFEST_COLUMNS,
+    REFECG,
+    SAMPLE_EXTENSIONS,
+    SPLITS,
+    check_shard_end,
+    is_dataset_file,
+    shard_name,
+    shard_paths,
+    shard_split,
+)
+from .writer import PNG_SIGNATURE
+
+_INT_COLUMNS = ("start", "length", "label_id")
+_H5_BLOCK = 8192
+
+
+class _Sample(NamedTuple):
+    shard: str  # path relative to the dataset root
+    key: str
+    label_id: int
+    row: dict
+    png: tuple  # (width, height, bit depth, colour type) from the IHDR chunk, () if not a PNG
+
+
+class _Problems(list):
+    """Problems found so far; `once(tag, text)` records only the first problem of a kind."""
+
+    def __init__(self):
+        super().__init__()
+        self._tags: set = set()
+
+    def once(self, tag, text: str) -> None:
+        if tag not in self._tags:
+            self._tags.add(tag)
+            self.append(text)
+
+
+def _digest_problem(rel: str, expected: dict, sha: str, size: int) -> str | None:
+    if size != expected["bytes"]:
+        return f"{rel}: {size} bytes, dataset.json says {expected['bytes']}: truncated or replaced; re-download it"
+    if sha != expected["sha256"]:
+        return f"{rel}: sha256 differs from dataset.json: the file is corrupt; re-download or rebuild it"
+    return None
+
+
+def _check_listing(root: Path, files: dict, problems: _Problems) -> None:
+    """Listed files present; no unlisted file in images/; shards of each split numbered 0..n-1."""
+    for rel in files:
+        if not (root / rel).is_file():
+            problems.append(f"{rel}: listed in dataset.json but missing: re-download it")
+    for rel in (MANIFEST, REFECG):
+        if rel not in files:
+            problems.append(f"{rel}: not listed in dataset.json: the dataset is incomplete; rebuild it")
+    images = root / IMAGES
+    for path in sorted(images.rglob("*")) if images.is_dir() else []:
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and is_dataset_file(rel) and rel not in files:
+            problems.append(f"{rel}: not listed in dataset.json: remove it or rebuild the dataset")
+    for split in SPLITS:
+        names = [p.relative_to(root).as_posix() for p in shard_paths(root, split)]
+        expected = [shard_name(split, i) for i in range(len(names))]
+        if names != expected:
+            gap = next(e for n, e in zip_longest(names, expected) if n != e)
+            problems.append(f"{gap}: {split} shards are not numbered 0..{len(names) - 1}: a shard is missing")
+
+
+def _typed_row(raw: dict) -> dict:
+    row = {c: raw[c] for c in MANIFEST_COLUMNS}
+    for c in _INT_COLUMNS:
+        row[c] = int(row[c])
+    row["fs"] = float(row["fs"])
+    return row
+
+
+def _manifest_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line, typed row) of manifest.csv, streamed; DatasetError on missing columns or bad values."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or [])
+        if missing:
+            raise DatasetError(f"{MANIFEST}: lacks columns {sorted(missing)}: rebuild the dataset")
+        for line, raw in enumerate(reader, start=2):
+            try:
+                yield line, _typed_row(raw)
+            except (TypeError, ValueError) as exc:
+                raise DatasetError(f"{MANIFEST} line {line}: bad value ({exc}): rebuild the dataset") from exc
+
+
+def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | None:
+    """Check every manifest row against the card (splits, classes, window, unique keys, counts).
+
+    Returns the windows per (split, label), or None when the manifest cannot be read.
+    """
+    classes, length = card["classes"], card["window"]["length"]
+    counts: Counter = Counter()
+    keys: set[str] = set()
+    try:
+        for line, row in _manifest_rows(root / MANIFEST):
+            where = f"{MANIFEST} line {line}"
+            if row["split"] not in SPLITS:
+                problems.once("split", f"{where}: split {row['split']!r} is not one of {SPLITS}: rebuild the dataset")
+                continue
+            if row["key"] in keys:
+                problems.once("dup", f"{where}: key {row['key']} appears twice: rebuild the dataset")
+            keys.add(row["key"])
+            label, label_id = row["label"], row["label_id"]
+            if not (0 <= label_id < len(classes) and classes[label_id] == label):
+                problems.once("label", f"{where}: label {label!r} with id {label_id} disagrees with the card's classes")
+            if row["length"] != length:
+                problems.once("length", f"{where}: window length {row['length']}, dataset.json says {length}")
+            counts[row["split"], label] += 1
+    except DatasetError as exc:
+        problems.append(str(exc))
+        return None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"{MANIFEST}: cannot read ({exc}): re-download or rebuild it")
+        return None
+    declared = Counter({(s, c): n for s, per in card["counts"].items() for c, n in per.items() if n})
+    if declared != counts:
+        diff = sorted(set(declared.items()) ^ set(counts.items()))[0]
+        problems.append(
+            f"dataset.json: counts per split and class differ from {MANIFEST} (first: {diff[0][0]}/{diff[0][1]}: "
+            f"card {declared[diff[0]]}, manifest {counts[diff[0]]}): rebuild the card"
+        )
+    return counts
+
+
+def _png_header(data: bytes) -> tuple:
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 26:
+        return ()
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    return width, height, depth, colour
+
+
+def _tar_samples(tar: tarfile.TarFile, rel: str, report: Callable[[str], None]) -> Iterator[_Sample]:
+    """Complete samples of one shard; an incomplete or malformed sample is reported, not yielded."""
+    key, members = None, {}
+
+    def finish() -> _Sample | None:
+        missing = [ext for ext in SAMPLE_EXTENSIONS if ext not in members]
+        if missing:
+            report(f"{rel}: sample {key} lacks {missing}: re-download or rebuild the shard")
+            return None
+        try:
+            label_id = int(members["cls"].decode("ascii"))
+            row = json.loads(members["json"])
+        except (UnicodeDecodeError, ValueError) as exc:
+            report(f"{rel}: sample {key} has an unreadable .cls or .json ({exc}): rebuild the shard")
+            return None
+        return _Sample(rel, key, label_id, row, _png_header(members["png"]))
+
+    for member in tar:
+        name_key, _, ext = member.name.partition(".")
+        if not member.isreg() or ext not in SAMPLE_EXTENSIONS:
+            report(f"{rel}: unexpected member {member.name!r}: a shard holds only .cls/.json/.png files")
+            continue
+        if name_key != key:
+            if key is not None and (sample := finish()):
+                yield sample
+            key, members = name_key, {}
+        if ext in members:
+            report(f"{rel}: sample {key} has two .{ext} members: rebuild the shard")
+        members[ext] = tar.extractfile(member).read(26 if ext == "png" else -1)
+    if key is not None and (sample := finish()):
+        yield sample
+
+
+class _ShardStream:
+    """Samples of a split's shards in order, hashing each shard as it is parsed (one read per shard)."""
+
+    def __init__(self, root: Path, split: str, files: dict, update, problems: _Problems):
+        self.root, self.split, self.files, self.update, self.problems = root, split, files, update, problems
+        self.damaged = False  # set once a shard is unreadable or holds a broken sample
+
+    def _report(self, text: str) -> None:
+        self.damaged = True
+        self.problems.append(text)
+
+    def __iter__(self) -> Iterator[_Sample]:
+        for path in shard_paths(self.root, self.split):
+            rel = path.relative_to(self.root).as_posix()
+            try:
+                check_shard_end(path)
+            except DatasetError:
+                self._report(f"{rel}: truncated (no tar end marker): re-download or rebuild it")
+            samples = 0
+            with open(path, "rb") as file:
+                reader = HashingReader(file, self.update)
+                try:
+                    with tarfile.open(fileobj=reader, mode="r|") as tar:
+                        for sample in _tar_samples(tar, rel, self._report):
+                            samples += 1
+                            yield sample
+                except (tarfile.TarError, EOFError, OSError) as exc:
+                    self._report(f"{rel}: not a readable tar ({exc}): re-download or rebuild it")
+                sha, size = reader.drain()
+            if rel in self.files:
+                expected = self.files[rel]
+                problem = _digest_problem(rel, expected, sha, size)
+                if problem:
+                    self.problems.append(problem)
+                if samples != expected["samples"]:
+                    self._report(f"{rel}: {samples} complete samples, dataset.json says {expected['samples']}")
+
+
+def _h5_rows(group: h5py.Group) -> Iterator[tuple[str, int]]:
+    keys, labels = group["key"].asstr(), group["y"]
+    for start in range(0, len(labels), _H5_BLOCK):
+        yield from zip(keys[start : start + _H5_BLOCK], labels[start : start + _H5_BLOCK].tolist())
+
+
+def _h5_split(h5: h5py.File | None, split: str, n: int, length: int, problems: _Problems) -> Iterator:
+    """(key, label) rows of refecg.h5's split after checking its datasets' shapes and types; empty if unusable."""
+    if h5 is None:
+        return iter(())
+    try:
+        group = h5[split]
+        x, y, key = group["x"], group["y"], group["key"]
+    except KeyError as exc:
+        problems.append(f"{REFECG}: /{split} lacks x, y or key ({exc}): rebuild refecg.h5")
+        return iter(())
+    if x.dtype != "float32" or x.shape != (n, length) or y.dtype != "int64" or y.shape != (n,) or key.shape != (n,):
+        problems.append(
+            f"{REFECG}: /{split} has x {x.dtype}{x.shape}, y {y.dtype}{y.shape}, key {key.shape}; "
+            f"the manifest needs x float32({n}, {length}), y int64({n},): rebuild refecg.h5"
+        )
+        return iter(())
+    return _h5_rows(group)
+
+
+def _split_rows(root: Path, split: str) -> Iterator[dict]:
+    return (row for _, row in _manifest_rows(root / MANIFEST) if row["split"] == split)
+
+
+def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: _Problems) -> None:
+    """Shards and refecg.h5 hold the manifest's rows of each split, in manifest order, with the same labels."""
+    length = card["window"]["length"]
+    check_image = _ImageCheck(problems)
+    for split in SPLITS:
+        n = sum(v for (s, _), v in counts.items() if s == split)
+        stream = _ShardStream(root, split, card["files"], update, problems)
+        rows = zip_longest(_split_rows(root, split), stream, _h5_split(h5, split, n, length, problems))
+        shards_ok, h5_ok = True, h5 is not None
+        for i, (expected, sample, h5_row) in enumerate(rows):
+            shards_ok &= not stream.damaged
+            if shards_ok:
+                shards_ok = _compare_sample(split, i, expected, sample, problems)
+                if shards_ok:
+                    check_image(sample)
+            if h5_ok and h5_row is not None:
+                if expected is None or h5_row != (expected["key"], expected["label_id"]):
+                    want = "no row" if expected is None else f"{expected['key']} label {expected['label_id']}"
+                    problems.append(
+                        f"{REFECG}: /{split} row {i} is {h5_row[0]} label {h5_row[1]}, {MANIFEST} has {want}: "
+                        f"rebuild refecg.h5"
+                    )
+                    h5_ok = False
+
+
+def _compare_sample(split: str, i: int, expected: dict | None, sample: _Sample | None, problems: _Problems) -> bool:
+    """One shard sample against its manifest row; False (after recording the problem) on the first mismatch."""
+    if sample is None:
+        problems.append(
+            f"{IMAGES}/: the {split} shards end after {i} samples, {MANIFEST} has more (next: {expected['key']}): "
+            f"a shard is missing or truncated"
+        )
+        return False
+    if expected is None:
+        problems.append(f"{sample.shard}: sample {sample.key} is beyond the {i} {split} rows of {MANIFEST}")
+        return False
+    if sample.key != expected["key"]:
+        problems.append(
+            f"{sample.shard}: {split} sample {i} is {sample.key}, {MANIFEST} has {expected['key']}: "
+            f"shards and manifest disagree"
+        )
+        return False
+    if sample.label_id != expected["label_id"] or sample.row != expected:
+        problems.append(f"{sample.shard}: sample {sample.key} has a label or .json row that differs from {MANIFEST}")
+        return False
+    return True
+
+
+class _ImageCheck:
+    """Every PNG is 8-bit grey and all have the size of the first one (reported once each)."""
+
+    def __init__(self, problems: _Problems):
+        self.problems, self.size = problems, None
+
+    def __call__(self, sample: _Sample) -> None:
+        if sample.png[2:] != (8, 0):
+            self.problems.once("png", f"{sample.shard}: sample {sample.key} is not an 8-bit grey PNG: rebuild it")
+        elif self.size is None:
+            self.size = sample.png[:2]
+        elif sample.png[:2] != self.size:
+            self.problems.once(
+                "size", f"{sample.shard}: sample {sample.key} is {sample.png[:2]} px (w, h), earlier ones {self.size}"
+            )
+
+
+def verify_dataset(root: str | Path, progress: bool = False) -> list[str]:
+    """Problems found in a dataset directory, one line each naming the file; an empty list means sound.
+
+    Checks: the card; every listed file present with its size and sha256; no unlisted shard; every
+    shard a readable tar of complete samples; the shards of each split hold exactly the manifest rows
+    of that split in manifest order (keys, labels, .json rows); refecg.h5 holds the same keys and labels
+    in the same order with x of shape (N, window); the card's counts equal the manifest's. Files are
+    streamed (each shard read once), with a tqdm bar over bytes when `progress`.
+    """
+    root = Path(root)
+    try:
+        card = read_card(root)
+    except DatasetError as exc:
+        return [str(exc)]
+    problems = _Problems()
+    files = card["files"]
+    _check_listing(root, files, problems)
+    with tqdm(total=sum(f["bytes"] for f in files.values()), unit="B", unit_scale=True, desc="verify",
+              disable=not progress) as bar:
+        for rel, expected in files.items():
+            if shard_split(rel) is None and (root / rel).is_file():
+                problem = _digest_problem(rel, expected, *file_digest(root / rel, bar.update))
+                if problem:
+                    problems.append(problem)
+        counts = _scan_manifest(root, card, problems) if (root / MANIFEST).is_file() else None
+        if counts is None:  # nothing to cross-check against: still check every shard and its digest
+            for split in SPLITS:
+                for _ in _ShardStream(root, split, files, bar.update, problems):
+                    pass
+            return list(problems)
+        h5 = None
+        try:
+            h5 = h5py.File(root / REFECG, "r")
+        except OSError as exc:
+            problems.append(f"{REFECG}: cannot open ({exc}): rebuild or re-download it")
+        try:
+            _cross_check(root, card, counts, bar.update, h5, problems)
+        finally:
+            if h5 is not None:
+                h5.close()
+    return list(problems)

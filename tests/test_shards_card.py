@@ -1,0 +1,118 @@
+"""shards.card: dataset.json lists every file with its digest, reads back, refuses bad cards, summarizes."""
+
+import hashlib
+import json
+import tarfile
+
+import pytest
+
+from shards import FORMAT_VERSION
+from shards.card import file_digest, read_card, summarize_card, write_card
+from shards.errors import DatasetError
+from shards_helpers import card_fields, make_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    rows = make_dataset(root)
+    return root, rows
+
+
+def test_card_lists_every_file_with_its_sha256_and_size(dataset):
+    root, _ = dataset
+    card = read_card(root)
+    on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert sorted(card["files"]) == [f for f in on_disk if f != "dataset.json"]
+    assert "manifest.csv" in card["files"] and "refecg.h5" in card["files"]
+    assert "images/train-000002.tar" in card["files"] and "images/test-000000.tar" in card["files"]
+    for rel, entry in card["files"].items():
+        data = (root / rel).read_bytes()
+        digest = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        if rel.startswith("images/"):
+            with tarfile.open(root / rel) as tar:
+                digest["samples"] = len(tar.getnames()) // 3
+        assert entry == digest
+    assert [card["files"][f"images/train-00000{i}.tar"]["samples"] for i in range(3)] == [3, 3, 1]
+    assert card["format_version"] == FORMAT_VERSION
+
+
+def test_write_card_skips_temp_and_hidden_files_and_is_deterministic(tmp_path):
+    rows = make_dataset(tmp_path)
+    first = (tmp_path / "dataset.json").read_bytes()
+    (tmp_path / "images" / "train-000009.tar.tmp").write_bytes(b"unfinished")
+    (tmp_path / ".build").mkdir()
+    (tmp_path / ".build" / "params.json").write_text("{}")
+    (tmp_path / "images" / ".DS_Store").write_text("")
+    card = write_card(tmp_path, card_fields(rows))
+    assert not [f for f in card["files"] if f.endswith(".tmp") or "/." in f or f.startswith(".")]
+    assert (tmp_path / "dataset.json").read_bytes() == first
+    assert json.loads(first) == card == read_card(tmp_path)
+
+
+def test_file_digest_streams_and_reports_progress(tmp_path):
+    data = bytes(range(256)) * 9000  # > 2 chunks of 1 MiB
+    (tmp_path / "f").write_bytes(data)
+    seen = []
+    assert file_digest(tmp_path / "f", seen.append) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert sum(seen) == len(data) and len(seen) == 3
+
+
+def test_read_card_refuses_missing_unparsable_and_newer_cards(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        read_card(tmp_path)
+    (tmp_path / "dataset.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="not valid JSON"):
+        read_card(tmp_path)
+    make_dataset(tmp_path)
+    card = json.loads((tmp_path / "dataset.json").read_text())
+    (tmp_path / "dataset.json").write_text(json.dumps({**card, "format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(DatasetError, match="upgrade"):
+        read_card(tmp_path)
+    del card["classes"]
+    (tmp_path / "dataset.json").write_text(json.dumps(card))
+    with pytest.raises(DatasetError, match="'classes' is missing"):
+        read_card(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.pop("seed"), "'seed' is missing"),
+        (lambda c: c.update(seed="7"), "'seed' must be of type int"),
+        (lambda c: c.update(source={"database": "mitdb"}), "version"),
+        (lambda c: c.update(classes=["N", "N"]), "distinct"),
+        (lambda c: c.update(window={"length": 0}), "length"),
+        (lambda c: c["counts"].update(dev={}), "splits"),
+        (lambda c: c["counts"]["train"].update(X=3), "labels must be classes"),
+    ],
+)
+def test_write_card_refuses_incomplete_fields(tmp_path, change, message):
+    fields = card_fields([])
+    change(fields)
+    with pytest.raises(DatasetError, match=message):
+        write_card(tmp_path, fields)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_card_refuses_non_json_values_and_missing_directories(tmp_path):
+    with pytest.raises(DatasetError, match="cannot be stored as JSON"):
+        write_card(tmp_path, {**card_fields([]), "render": {"dpi": object()}})
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DatasetError, match="not found"):
+        write_card(tmp_path / "absent", card_fields([]))
+
+
+def test_summary_shows_source_classes_counts_parameters_and_size(dataset):
+    root, rows = dataset
+    card = read_card(root)
+    text = summarize_card({**card, "leads": ["MLII", "V1"]})
+    assert "leads        [MLII, V1]" in text
+    assert "mitdb 1.0.0" in text and "0=N, 1=AFIB, 2=B" in text
+    assert "length=40" in text and "seed         7" in text and "renderer     test" in text
+    assert "written by 0.1.0" in text and "train 3, val 1, test 1" in text
+    total_line = next(line for line in text.splitlines() if line.strip().startswith("total"))
+    assert total_line.split()[1:] == ["7", "3", "2", str(len(rows))]
+    n_line = next(line for line in text.splitlines() if line.strip().startswith("N "))
+    assert int(n_line.split()[-1]) == sum(r["label"] == "N" for r in rows)
+    assert f"{len(card['files'])}, " in text

@@ -1,0 +1,101 @@
+"""shards.reader: shard URLs per split and decoded samples; damaged shards raise DatasetError naming them."""
+
+import tarfile
+
+import numpy as np
+import pytest
+import webdataset as wds
+
+from shards.errors import DatasetError
+from shards.reader import iter_samples, split_urls
+from shards_helpers import image_of, make_dataset
+
+SHARD = "images/train-000001.tar"
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    root = tmp_path / "ds"
+    return root, make_dataset(root)
+
+
+def test_split_urls_are_the_split_shards_in_order(dataset):
+    root, _ = dataset
+    urls = split_urls(root, "train")
+    assert urls == [str((root / f"images/train-00000{i}.tar").resolve()) for i in range(3)]
+    assert split_urls(root, "test") == [str((root / "images/test-000000.tar").resolve())]
+
+
+def test_plain_webdataset_reads_a_split_from_its_urls(dataset):
+    root, rows = dataset
+    samples = list(wds.WebDataset(split_urls(root, "val"), shardshuffle=False).decode())
+    assert [(s["__key__"], s["cls"], s["json"]) for s in samples] == [
+        (r["key"], r["label_id"], r) for r in rows if r["split"] == "val"
+    ]
+
+
+def test_iter_samples_yields_every_row_of_the_split_in_manifest_order(dataset):
+    root, rows = dataset
+    for split in ("train", "val", "test"):
+        expected = [r for r in rows if r["split"] == split]
+        got = list(iter_samples(root, split))
+        assert [(k, label, row) for k, _, label, row in got] == [(r["key"], r["label_id"], r) for r in expected]
+        for (_, image, _, _), row in zip(got, expected):
+            assert image.dtype == np.uint8 and image.ndim == 2
+            np.testing.assert_array_equal(image, image_of(row))
+
+
+def test_truncated_shard_raises_naming_it(dataset):
+    root, _ = dataset
+    path = root / SHARD
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(DatasetError, match=f"shard .*{SHARD} is truncated"):
+        list(iter_samples(root, "train"))
+
+
+def test_corrupt_member_header_raises_naming_the_shard(dataset):
+    root, _ = dataset
+    path = root / SHARD
+    data = bytearray(path.read_bytes())
+    data[1024 + 148 : 1024 + 156] = b"garbage!"  # checksum field of the second member's header
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=f"shard .*{SHARD}: sample .* lacks"):
+        list(iter_samples(root, "train"))
+
+
+def test_shard_ending_early_at_a_sample_boundary_raises_naming_it(dataset):
+    root, rows = dataset
+    path = root / SHARD
+    with tarfile.open(path) as tar:
+        second = tar.getmember(f"{rows[4]['key']}.cls").offset  # header of the second sample
+    data = bytearray(path.read_bytes())
+    data[second + 148 : second + 156] = b"garbage!"  # tar stops reading there without an error
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match=f"shard .*{SHARD} holds 1 samples, dataset.json says 3"):
+        list(iter_samples(root, "train"))
+
+
+def test_corrupt_png_raises_naming_the_shard(dataset):
+    root, rows = dataset
+    path = root / SHARD
+    data = path.read_bytes()
+    start = data.index(b"\x89PNG")
+    path.write_bytes(data[:start + 30] + bytes(100) + data[start + 130 :])
+    with pytest.raises(DatasetError, match=f"shard .*{SHARD} is corrupt"):
+        list(iter_samples(root, "train"))
+
+
+def test_dataset_without_card_or_with_unlisted_shard_is_refused(dataset):
+    root, _ = dataset
+    (root / "images/val-000001.tar").write_bytes((root / "images/val-000000.tar").read_bytes())
+    with pytest.raises(DatasetError, match=r"unlisted \['images/val-000001.tar'\]"):
+        split_urls(root, "val")
+    (root / "dataset.json").unlink()
+    with pytest.raises(DatasetError, match="dataset.json not found"):
+        split_urls(root, "train")
+
+
+def test_unknown_split_is_refused(dataset):
+    root, _ = dataset
+    with pytest.raises(DatasetError, match="unknown split 'dev'"):
+        list(iter_samples(root, "dev"))
