@@ -1,0 +1,96 @@
+"""`ecgrender fetch`: download a PhysioNet database (all records or a subset) with wfdb's downloader.
+
+wfdb's `dl_database` looks the version up on physionet.org's web pages, so it cannot be pointed at a
+mirror or a test server; this module pins the version, then uses wfdb's own pieces (`RECORDS`,
+`ANNOTATORS`, remote headers, `dl_pn_file`) against `base_url`, one file at a time with a progress
+bar. A rerun skips complete files and resumes partial ones (wfdb compares sizes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import urllib.request
+from pathlib import Path
+
+import wfdb
+from tqdm import tqdm
+from wfdb.io import download
+
+from .errors import EcgError
+
+PHYSIONET_URL = download.PN_INDEX_URL  # https://physionet.org/files/
+VERSIONS = {"mitdb": "1.0.0", "ptbdb": "1.0.0", "incartdb": "1.0.0"}
+PROBE_TIMEOUT_S = 30  # wfdb's own requests have no timeout: check the server answers first
+
+
+@contextlib.contextmanager
+def _index_url(base_url: str):
+    """Point wfdb's downloader at `base_url` for the duration of the block."""
+    previous = download.config.db_index_url
+    wfdb.set_db_index_url(base_url.rstrip("/") + "/")
+    try:
+        yield
+    finally:
+        wfdb.set_db_index_url(previous)
+
+
+def _files_of(pn_dir: str, record: str, annotators: list[str] | None) -> list[tuple[str, bool]]:
+    """(path relative to the database, required) for a record: header, signal files, annotations."""
+    subdir, base = posixpath.split(record)
+    header = wfdb.rdheader(base, pn_dir=posixpath.join(pn_dir, subdir) if subdir else pn_dir)
+    files = [(f"{record}.hea", True)]
+    files += [(posixpath.join(subdir, f), True) for f in dict.fromkeys(header.file_name or [])]
+    files += [(f"{record}.{ext}", False) for ext in annotators or []]
+    return files
+
+
+def fetch_database(db: str, dest: Path | str, records: list[str] | None = None,
+                   base_url: str | None = None, progress: bool = True) -> Path:
+    """Download database `db` (mitdb, ptbdb, incartdb) into `dest` and return `dest`.
+
+    `records` restricts the download to those record names; `base_url` replaces
+    https://physionet.org/files/ (a mirror). `dest` gets a RECORDS file listing what was fetched, so
+    it can be given to `ecgrender build --source`.
+    """
+    if db not in VERSIONS:
+        raise EcgError(f"cannot fetch {db!r}: choose one of {', '.join(VERSIONS)}")
+    base_url = base_url or PHYSIONET_URL
+    pn_dir = f"{db}/{VERSIONS[db]}"
+    url = posixpath.join(base_url.rstrip("/"), pn_dir) + "/"
+    dest = Path(dest)
+    try:
+        with urllib.request.urlopen(url + "RECORDS", timeout=PROBE_TIMEOUT_S) as response:
+            response.read(1)
+        with _index_url(base_url):
+            available = download.get_record_list(pn_dir)
+            if records is not None:
+                unknown = [r for r in records if r not in available]
+                if unknown:
+                    raise EcgError(f"record {unknown[0]!r} is not in {db} at {url}: fix --records "
+                                   f"(e.g. {available[0]!r})")
+            wanted = list(dict.fromkeys(records)) if records is not None else available
+            annotators = download.get_annotators(pn_dir, "all")
+            files = [f for rec in tqdm(wanted, desc=f"{db}: headers", unit="record", disable=not progress)
+                     for f in _files_of(pn_dir, rec, annotators)]
+            dest.mkdir(parents=True, exist_ok=True)
+            for rel, required in tqdm(files, desc=f"{db}: files", unit="file", disable=not progress):
+                subdir, name = posixpath.split(rel)
+                (dest / subdir).mkdir(parents=True, exist_ok=True)
+                try:
+                    download.dl_pn_file((name, subdir, pn_dir, str(dest), True, False))
+                except FileNotFoundError:
+                    if required:
+                        raise
+    except EcgError:
+        raise
+    except Exception as exc:  # requests' connection errors, HTTP errors, wfdb's NetFileError, ...
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise EcgError(f"cannot download {db} from {url} ({type(exc).__name__}: {detail}); check the network, "
+                       f"or use a local copy of the database with --source") from None
+    records_file = dest / "RECORDS"
+    tmp = records_file.with_name("RECORDS.tmp")
+    tmp.write_text("".join(f"{r}\n" for r in wanted))
+    os.replace(tmp, records_file)
+    return dest

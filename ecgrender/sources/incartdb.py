@@ -1,0 +1,78 @@
+"""St.-Petersburg INCART 12-lead Arrhythmia Database: label from `<diagnoses>`, patient from `# patient N`."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import EcgError
+from .base import RecordInfo, Scan, Span
+from .wfdbfiles import DirectorySource, read_header
+
+DEFAULT_CLASSES = [
+    "Coronary artery disease",
+    "Myocardial infarction",
+    "Transient ischemic attack",
+    "Sinus node dysfunction",
+]
+
+# Every `<diagnoses>` text found in the 75 INCART headers -> record label (whole text, lower-cased,
+# white space folded). Both coronary-disease variants share one class, acute and earlier MI another.
+DIAGNOSES_TO_CLASS = {
+    "coronary artery disease, arterial hypertension": "Coronary artery disease",
+    "coronary artery disease, arterial hypertension, left ventricular hypertrophy": "Coronary artery disease",
+    "acute mi": "Myocardial infarction",
+    "earlier mi": "Myocardial infarction",
+    "transient ischemic attack": "Transient ischemic attack",
+    "sinus node dysfunction": "Sinus node dysfunction",
+}
+_DIAGNOSES = re.compile(r"<diagnoses>(.*)$", re.IGNORECASE)
+_PATIENT = re.compile(r"^\s*patient\s+(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_comments(comments: list[str]) -> tuple[str | None, str | None]:
+    """(diagnoses text or None when the token is absent or empty, patient number or None)."""
+    diagnoses = patient = None
+    for comment in comments:
+        match = _DIAGNOSES.search(comment)
+        if match and match.group(1).strip():
+            diagnoses = match.group(1).strip()
+        match = _PATIENT.match(comment)
+        if match:
+            patient = match.group(1)
+    return diagnoses, patient
+
+
+def diagnosis_class(diagnoses: str) -> str | None:
+    """Record label of a `<diagnoses>` text, or None when the text is not in the mapping."""
+    return DIAGNOSES_TO_CLASS.get(" ".join(diagnoses.lower().split()))
+
+
+class IncartdbSource(DirectorySource):
+    """Records `I01`..`I75` in one folder, 12 leads at 257 Hz; one whole-record span per record."""
+
+    database = "incartdb"
+
+    def scan(self) -> Scan:
+        """Headers and labels: labels CSV first, else the mapped `<diagnoses>`; records without one left out."""
+        records, excluded = [], []
+        for name in self.records:
+            header = read_header(self.root, name)
+            hea = self.root / f"{name}.hea"
+            diagnoses, patient = parse_comments(header.comments or [])
+            if patient is None:
+                raise EcgError(f"{hea} has no '# patient N' comment: the patient id is needed for "
+                               "patient-level splits; restore the original header")
+            if name in self.labels:
+                label = self.labels[name]
+            elif diagnoses is None:
+                excluded.append((name, "no <diagnoses> in header"))
+                continue
+            else:
+                label = diagnosis_class(diagnoses)
+                if label is None:
+                    raise EcgError(f"record {name}: unknown '<diagnoses> {diagnoses}' in {hea}; "
+                                   "label it with --labels FILE.csv")
+            n = int(header.sig_len)
+            records.append(RecordInfo(name, f"patient{int(patient):02d}", list(header.sig_name),
+                                      float(header.fs), n, [Span(0, n, label)]))
+        return Scan(self.database, records, excluded)

@@ -1,0 +1,92 @@
+"""PTB Diagnostic ECG Database: 15 leads (`.dat` 12 + `.xyz` 3), label from `Reason for admission`."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import EcgError
+from .base import RecordInfo, Scan, Span
+from .wfdbfiles import DirectorySource, read_header
+
+DEFAULT_CLASSES = [
+    "Myocardial infarction",
+    "Cardiomyopathy/Heart failure",
+    "Bundle branch block",
+    "Dysrhythmia",
+    "Myocardial hypertrophy",
+    "Valvular heart disease",
+    "Myocarditis",
+    "Miscellaneous",
+    "Healthy control",
+]
+
+# Every `Reason for admission` value found in the 549 PTB headers -> PhysioNet's diagnostic class.
+# Keys are compared lower-cased with runs of white space folded to one space.
+REASON_TO_CLASS = {
+    "myocardial infarction": "Myocardial infarction",
+    "cardiomyopathy": "Cardiomyopathy/Heart failure",
+    "heart failure (nyha 2)": "Cardiomyopathy/Heart failure",
+    "heart failure (nyha 3)": "Cardiomyopathy/Heart failure",
+    "heart failure (nyha 4)": "Cardiomyopathy/Heart failure",
+    "bundle branch block": "Bundle branch block",
+    "dysrhythmia": "Dysrhythmia",
+    "hypertrophy": "Myocardial hypertrophy",
+    "myocardial hypertrophy": "Myocardial hypertrophy",
+    "valvular heart disease": "Valvular heart disease",
+    "myocarditis": "Myocarditis",
+    "stable angina": "Miscellaneous",
+    "unstable angina": "Miscellaneous",
+    "palpitation": "Miscellaneous",
+    "healthy control": "Healthy control",
+}
+NO_DIAGNOSIS = "n/a"
+_REASON = re.compile(r"^\s*reason for admission\s*:(.*)$", re.IGNORECASE)
+
+
+def reason_for_admission(comments: list[str]) -> str | None:
+    """The `Reason for admission:` value of a PTB header's comments, or None when the line is absent."""
+    for comment in comments:
+        match = _REASON.match(comment)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def diagnostic_class(reason: str) -> str | None:
+    """PhysioNet diagnostic class of a `Reason for admission` value; None for n/a or unknown."""
+    return REASON_TO_CLASS.get(" ".join(reason.lower().split()))
+
+
+class PtbdbSource(DirectorySource):
+    """Records `patientNNN/sNNNN_re`; patient = the folder; one whole-record span per record."""
+
+    database = "ptbdb"
+    record_pattern = "*/*.hea"
+
+    def scan(self) -> Scan:
+        """Headers and labels: labels CSV first, else the mapped `Reason for admission`; n/a left out."""
+        records, excluded = [], []
+        for name in self.records:
+            header = read_header(self.root, name)
+            hea = self.root / f"{name}.hea"
+            if name in self.labels:
+                label = self.labels[name]
+            else:
+                reason = reason_for_admission(header.comments or [])
+                if reason is None:
+                    raise EcgError(f"{hea} has no 'Reason for admission' comment: label record {name} "
+                                   "with --labels FILE.csv")
+                if reason.lower() == NO_DIAGNOSIS:
+                    excluded.append((name, "no diagnosis (Reason for admission: n/a)"))
+                    continue
+                label = diagnostic_class(reason)
+                if label is None:
+                    raise EcgError(f"record {name}: unknown 'Reason for admission: {reason}' in {hea}; "
+                                   "label it with --labels FILE.csv")
+            if "/" not in name:
+                raise EcgError(f"ptbdb record {name!r} is not inside a patientNNN folder; "
+                               "point --source at the folder holding patient001, patient002, ...")
+            n = int(header.sig_len)
+            patient = name.split("/", 1)[0]
+            records.append(RecordInfo(name, patient, list(header.sig_name), float(header.fs), n, [Span(0, n, label)]))
+        return Scan(self.database, records, excluded)
