@@ -18,6 +18,7 @@ class DemoSource(MitdbSource):
     """`--db demo`: the MIT-BIH excerpts under `<demo>/mitdb`, labelled by rhythm like mitdb."""
 
     database = "demo"
+    version = "mitdb 1.0.0 excerpts (bundled)"
 
     def __init__(self, root: Path | str | None = None, records=None, labels=None):
         super().__init__(Path(root or demo_dir()) / "mitdb", records=records, labels=labels)
