@@ -1,0 +1,129 @@
+"""`--weights imagenet|none|PATH`: where a model's starting weights come from.
+
+- `imagenet`: torchvision's ImageNet weights (`IMAGENET1K_V1`) through its weights API; the file is
+  downloaded once into the torch hub cache (`$TORCH_HOME/hub/checkpoints/`). When it cannot be had,
+  this stops with an `EcgError` naming `--weights none`, `--weights PATH` and the cache file; it never
+  falls back to random weights.
+- `none`: PyTorch's / the model's own initialisation.
+- PATH: a state dict file, either a torchvision ResNet backbone (its `fc` is ignored; the ECG layers
+  start fresh) or a whole model saved by ecgtrain (a bare state dict or a checkpoint dict with a
+  `model` entry). Both are loaded strictly; a file that fits neither is an `EcgError` naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import ResNet34_Weights, ResNet50_Weights
+
+from ecgrender.errors import EcgError
+
+IMAGENET = {"resnet34": ResNet34_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
+CHOICES = "--weights imagenet|none|PATH"
+
+
+def parse_weights(weights: str | os.PathLike) -> str | Path:
+    """'imagenet' or 'none' as given; anything else is a path to an existing file."""
+    if isinstance(weights, str) and weights in ("imagenet", "none"):
+        return weights
+    path = Path(weights)
+    if not path.is_file():
+        raise EcgError(f"weights file {path} not found; pass {CHOICES}")
+    return path
+
+
+def hub_cache_file(arch: str) -> Path:
+    """Where torchvision looks for (and downloads) the ImageNet file of `arch`."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(IMAGENET[arch].url)
+
+
+def imagenet_state_dict(arch: str, model_name: str) -> dict[str, torch.Tensor]:
+    """The ImageNet state dict of `arch` ('resnet34' | 'resnet50'), from the hub cache or the network."""
+    weights = IMAGENET[arch]
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise EcgError(
+            f"cannot get ImageNet weights for {model_name} from {weights.url} ({reason}); "
+            f"pass --weights none to start from random weights, --weights PATH for a local state dict, "
+            f"or put the downloaded file at {hub_cache_file(arch)}"
+        ) from exc
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a state dict file (or of the `model` entry of an ecgtrain checkpoint)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for a file that is not a state dict
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise EcgError(
+            f"cannot read weights file {path} ({reason}); pass a file written by "
+            f"torch.save(model.state_dict(), PATH) or an ecgtrain checkpoint"
+        ) from exc
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        raise EcgError(
+            f"weights file {path} holds no state dict (a mapping of names to tensors); pass a file "
+            f"written by torch.save(model.state_dict(), PATH) or an ecgtrain checkpoint"
+        )
+    return state
+
+
+def _shapes(state: dict[str, torch.Tensor], skip_fc: bool = False) -> dict[str, tuple]:
+    """Name -> shape, without BatchNorm's `num_batches_tracked` counters (old files lack them)."""
+    return {
+        k: tuple(v.shape) for k, v in state.items()
+        if not k.endswith("num_batches_tracked") and not (skip_fc and k.startswith("fc."))
+    }
+
+
+def _compare(expected: dict[str, tuple], found: dict[str, tuple]) -> str:
+    """A short description of how `found` differs from `expected`; empty when they agree."""
+
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
+
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    reshaped = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+    parts = []
+    if missing:
+        parts.append(f"missing {some(missing)}")
+    if unexpected:
+        parts.append(f"unexpected {some(unexpected)}")
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} shape mismatches, e.g. {k}: {found[k]} in the file, {expected[k]} here")
+    return "; ".join(parts)
+
+
+def difference(model: nn.Module, state: dict[str, torch.Tensor], skip_fc: bool = False) -> str:
+    """How `state` differs from `model`'s parameters and buffers (names, shapes); '' when it fits."""
+    return _compare(_shapes(model.state_dict(), skip_fc), _shapes(state, skip_fc))
+
+
+def mismatch(path: Path, what: str, found: str) -> EcgError:
+    """The error for a weights file that does not fit the model being built."""
+    return EcgError(
+        f"weights file {path} does not fit {what}: {found}; pass the file saved for this "
+        f"model, number of leads and classes, or {CHOICES}"
+    )
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str,
+                skip_fc: bool = False) -> None:
+    """Load `state` into `model` (all of it, or all but `fc.*`), or stop naming the file and the mismatch."""
+    found = difference(model, state, skip_fc)
+    if found:
+        raise mismatch(path, what, found)
+    if skip_fc:
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        model.load_state_dict(state, strict=False)  # `difference` checked every other key and shape
+    else:
+        model.load_state_dict(state, strict=True)

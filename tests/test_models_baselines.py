@@ -1,0 +1,61 @@
+"""ImResNet34/50 and Ref-ECG: shapes, layer sizes, and the errors build_model gives."""
+
+import pytest
+import torch
+from torch import nn
+
+from ecgrender.errors import EcgError
+from ecgtrain.models import IMAGE_MODELS, MODELS, build_model, default_weights
+from ecgtrain.models.refecg import feature_length
+
+
+@pytest.mark.parametrize("name,features", [("imresnet34", 512), ("imresnet50", 2048)])
+def test_imresnet_shapes(name, features):
+    model = build_model(name, 5, weights="none").eval()
+    assert (model.fc.in_features, model.fc.out_features) == (features, 5)
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 314, 384)).shape == (2, 5)
+
+
+def test_refecg_layers_and_shapes_for_1000_samples():
+    model = build_model("refecg", 6)
+    assert feature_length(1000) == 30  # 1000 -> 248 -> 124 -> 61 -> 30 steps
+    convs = [m for m in model.features if isinstance(m, nn.Conv1d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (96, 11, 4), (256, 5, 1), (384, 3, 1), (384, 3, 1), (256, 3, 1)]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in model.features) == 2
+    assert sum(isinstance(m, nn.MaxPool1d) for m in model.features) == 3
+    dense = [m for m in model.classifier if isinstance(m, nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(256 * 30, 4096), (4096, 4096), (4096, 6)]
+    assert [m.p for m in model.classifier if isinstance(m, nn.Dropout)] == [0.5, 0.5]
+    model.train()
+    out = model(torch.randn(4, 1, 1000))
+    assert out.shape == (4, 6)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_refecg_other_lengths_and_bad_input():
+    assert build_model("refecg", 3, input_length=2500).eval()(torch.randn(2, 1, 2500)).shape == (2, 3)
+    model = build_model("refecg", 3)
+    with pytest.raises(EcgError, match=r"\(batch, 1, 1000\)"):
+        model(torch.randn(2, 1000))
+    with pytest.raises(EcgError, match="at least 63 samples"):
+        build_model("refecg", 3, input_length=50)
+
+
+def test_model_names_and_defaults():
+    assert MODELS == ("imecgnet", "imresnet34", "imresnet50", "refecg")
+    assert IMAGE_MODELS == ("imecgnet", "imresnet34", "imresnet50")
+    assert [default_weights(m) for m in MODELS] == ["imagenet"] * 3 + ["none"]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(name="alexnet", num_classes=3), "unknown model 'alexnet'"),
+    (dict(name="imresnet34", num_classes=1, weights="none"), "at least 2 classes"),
+    (dict(name="imecgnet", num_classes=3, weights="none"), "needs the number of leads"),
+    (dict(name="refecg", num_classes=3, weights="imagenet"), "refecg has no ImageNet weights; pass --weights none"),
+])
+def test_build_errors(kwargs, message):
+    with pytest.raises(EcgError, match=message):
+        build_model(**kwargs)
