@@ -16,8 +16,7 @@ from PIL import ImageColor
 
 from ..errors import EcgError
 from . import raster
-from .geometry import PAPER, RenderSpec, concatenate_leads
-from .mpl import check_window
+from .geometry import PAPER, RenderSpec, plot_series
 
 SUBCOLUMNS = 4  # stroke samples per frame pixel column (see docs/rendering.md, "Fast renderer")
 _SNAP_MAX_VERTICES = 1024  # matplotlib snaps a path to pixel centres only up to this many vertices
@@ -96,7 +95,7 @@ class FastRenderer:
 
     def render(self, window) -> np.ndarray:
         """(length, n_leads) window -> stored grey image (out_h, out_w) uint8."""
-        y = concatenate_leads(check_window(window))
+        y = plot_series(window)
         px = self._x_pixels(y.size)
         y0, y1 = view_limits(float(y.min()), float(y.max()), self.spec.margin)
         py = self._height - (y - y0) * (self._height / (y1 - y0))  # Agg's rows run downwards

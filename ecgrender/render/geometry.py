@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
+from ..errors import EcgError
+
 
 @dataclass(frozen=True)
 class RenderSpec:
@@ -30,3 +34,24 @@ PAPER = RenderSpec()
 def concatenate_leads(window):
     """(length, n_leads) window -> 1-D series: lead 1's samples, then lead 2's, ... (the paper's x axis)."""
     return window.T.reshape(-1)
+
+
+def check_window(window) -> np.ndarray:
+    """Return `window` as a finite float64 (length, n_leads) array, or raise EcgError."""
+    try:
+        arr = np.asarray(window, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise EcgError(f"window is not a numeric array ({exc}): pass samples x leads as floats") from exc
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise EcgError(
+            f"window of shape {arr.shape} cannot be rendered: expected (length >= 2, n_leads >= 1); "
+            "pass one window as samples x leads"
+        )
+    if not np.isfinite(arr).all():
+        raise EcgError("window holds NaN or infinite samples: drop or repair the window before rendering")
+    return arr
+
+
+def plot_series(window) -> np.ndarray:
+    """The y values both renderers draw at x = 0, 1, ...: the checked window's leads concatenated."""
+    return concatenate_leads(check_window(window))

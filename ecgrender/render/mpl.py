@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ..errors import EcgError
-from .geometry import PAPER, RenderSpec, concatenate_leads
+from .geometry import PAPER, RenderSpec, plot_series
 
 # rcParams read while drawing (not stored on the artists): pinned to matplotlib's defaults so a
 # user's matplotlibrc cannot change the stored images.
@@ -27,22 +27,6 @@ _DRAW_RC = {
     "path.snap": True,
     "agg.path.chunksize": 0,
 }
-
-
-def check_window(window) -> np.ndarray:
-    """Return `window` as a finite float64 (length, n_leads) array, or raise EcgError."""
-    try:
-        arr = np.asarray(window, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise EcgError(f"window is not a numeric array ({exc}): pass samples x leads as floats") from exc
-    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
-        raise EcgError(
-            f"window of shape {arr.shape} cannot be rendered: expected (length >= 2, n_leads >= 1); "
-            "pass one window as samples x leads"
-        )
-    if not np.isfinite(arr).all():
-        raise EcgError("window holds NaN or infinite samples: drop or repair the window before rendering")
-    return arr
 
 
 def to_stored_image(rgba: np.ndarray, spec: RenderSpec = PAPER) -> np.ndarray:
@@ -97,7 +81,7 @@ class MatplotlibRenderer:
 
     def _draw(self, window) -> np.ndarray:
         """Draw one window; return a view of the canvas's RGBA buffer (valid until the next draw)."""
-        y = concatenate_leads(check_window(window))
+        y = plot_series(window)
         if self._x.size != y.size:
             self._x = np.arange(y.size, dtype=np.float64)
         with mpl.rc_context(_DRAW_RC):
