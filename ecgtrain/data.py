@@ -1,0 +1,295 @@
+"""Batches for training and evaluation: webdataset image shards and the Ref-ECG `refecg.h5`.
+
+Image pipeline (one per split, one copy per DataLoader worker):
+  shard list -> seeded shard permutation (same on every rank and worker, new each epoch)
+  -> split_by_node (DDP ranks) -> split_by_worker -> tar -> sample shuffle buffer (train)
+  -> PNG -> uint8 (H, W) -> batches of uint8 in the workers.
+Each shard goes to exactly one (rank, worker) per epoch and nothing is resampled, so an epoch
+shows every sample exactly once. Workers end their epoch with one short batch each; the main
+process merges those short batches (`_exact_batches`), so a rank sees ceil(n / batch) batches
+and never a batch of one (BatchNorm needs two samples in training mode).
+The float conversion, grey -> 3 channels and ImageNet standardization run on the device
+(`Standardize`) after a non-blocking uint8 copy: 4x fewer bytes cross the bus and the CPU
+workers only decode PNGs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+from PIL import Image
+
+from shards import layout
+from shards.card import read_card
+from shards.errors import DatasetError
+from shards.refecg import read_refecg
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+SHUFFLE_BUFFER = 2000
+
+
+@dataclass
+class Batch:
+    """One batch on the host: `x` uint8 (B, H, W) images or float32 (B, 1, L) signals."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    keys: list[str]
+
+    def pin_memory(self) -> "Batch":
+        """Page-locked copy (used by DataLoader's pin_memory thread)."""
+        return Batch(self.x.pin_memory(), self.y.pin_memory(), self.keys)
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    """The fields of a dataset card (dataset.json) the trainer uses."""
+
+    classes: list
+    database: str
+    window: int
+    n_leads: int
+    leads: list
+    split_by: str
+    fs: float | None
+    renderer: str
+    render: dict
+
+
+def card_info(card: dict) -> CardInfo:
+    """Read the trainer's fields from a card (`window` as an int or as {"length", "fs", ...},
+    the database at the top level or under `source`)."""
+    try:
+        window = card["window"]["length"] if isinstance(card["window"], dict) else card["window"]
+        leads = list(card.get("leads") or [])
+        about = card["window"] if isinstance(card["window"], dict) else {}
+        split_by = card.get("split_by") or about.get("split_by") or "unknown"
+        return CardInfo(list(card["classes"]), card.get("database") or card["source"]["database"], int(window),
+                        int(card.get("n_leads") or len(leads)), leads, split_by, card.get("fs") or about.get("fs"),
+                        card.get("renderer", "matplotlib"), dict(card.get("render", {})))
+    except (KeyError, TypeError, ValueError) as exn:
+        raise DatasetError(f"dataset card lacks a field the trainer needs ({exn}): rebuild with `ecgrender build`") from None
+
+
+def _shard_error(exn: Exception) -> bool:
+    """webdataset handler: turn a tar/stream failure into a DatasetError that names the shard.
+
+    The tar member reader calls it first without the shard's URL: re-raise there, so the
+    shard-level stage adds the URL and calls it again.
+    """
+    url = next((a for a in reversed(exn.args) if isinstance(a, str) and a.endswith(".tar")), None)
+    if url is None:
+        raise exn
+    first = str(exn.args[0]).split(" @ ")[0] if exn.args else type(exn).__name__
+    raise DatasetError(
+        f"shard {url} is unreadable ({type(exn).__name__}: {first}); "
+        "run `ecgrender verify` on the dataset and rebuild or re-download that shard"
+    )
+
+
+def _decode(sample: dict) -> tuple[np.ndarray, int, str]:
+    """webdataset sample -> (uint8 (H, W) image, label id, key); a bad member names its shard."""
+    url, key = sample.get("__url__", "?"), sample.get("__key__", "?")
+    try:
+        with Image.open(io.BytesIO(sample["png"])) as im:
+            image = np.asarray(im.convert("L"), dtype=np.uint8)
+        label = int(sample["cls"])
+    except Exception as exn:  # noqa: BLE001 - any decode failure is a damaged sample
+        raise DatasetError(
+            f"shard {url}: sample {key} is damaged ({type(exn).__name__}: {exn}); "
+            "run `ecgrender verify` on the dataset and rebuild that shard"
+        ) from None
+    return image, label, key
+
+
+def _collate(samples: list) -> Batch:
+    images, labels, keys = zip(*samples)
+    return Batch(torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64), list(keys))
+
+
+def _unwrap(exn: DatasetError) -> DatasetError:
+    """DataLoader re-raises a worker's error with its traceback; keep the one-line message."""
+    text = str(exn)
+    marker = "DatasetError: "
+    return DatasetError(text.rsplit(marker, 1)[-1].strip() if marker in text else text)
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """[lo, hi) chunks of `size`; a last chunk of one joins the chunk before it."""
+    bounds = list(range(0, n, size)) + [n]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _exact_batches(source, batch_size: int, pin: bool):
+    """Pass full batches through; merge the workers' short end-of-epoch batches.
+
+    The last full batch is held back and merged with the short ones; the merged remainder is
+    cut into batches of `batch_size`, a final batch of one joining the one before it. No sample
+    is dropped or repeated and no batch has a single sample (unless the split has one).
+    """
+    held, short = None, []
+    try:
+        for batch in source:
+            if len(batch.y) < batch_size:
+                short.append(batch)
+                continue
+            if held is not None:
+                yield held
+            held = batch
+    except DatasetError as exn:
+        raise _unwrap(exn) from None
+    tail = ([held] if held is not None else []) + short
+    if len(tail) == 1:
+        yield tail[0]
+        return
+    if not tail:
+        return
+    x = torch.cat([b.x for b in tail])
+    y = torch.cat([b.y for b in tail])
+    keys = [k for b in tail for k in b.keys]
+    for lo, hi in _chunks(len(y), batch_size):
+        yield Batch(x[lo:hi].pin_memory() if pin else x[lo:hi], y[lo:hi], keys[lo:hi])
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group, (0, 1) when not distributed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class ImageBatches:
+    """Iterable over the batches of one split; each `iter()` is one exact epoch.
+
+    `workers` DataLoader workers are persistent, so the shard permutation advances by one
+    epoch at each iteration; `start_epoch` makes a resumed run continue the same sequence.
+    With fewer shards on this rank than workers, the extra workers would idle: the worker
+    count is lowered to the shard count (with a warning).
+    """
+
+    def __init__(self, root, split: str, batch_size: int, workers: int = 4, train: bool = False,
+                 seed: int = 0, start_epoch: int = 0, pin_memory: bool = False):
+        root = Path(root)
+        urls = [str(p) for p in layout.shard_paths(root, split)]
+        if not urls:
+            raise DatasetError(f"dataset {root} has no {split} shards (images/{split}-*.tar): build it with `ecgrender build`")
+        rank, world = dist_info()
+        per_rank = len(urls[rank::world])
+        self.workers = min(workers, per_rank)
+        if per_rank == 0:
+            warnings.warn(f"{split}: {len(urls)} shard(s) for {world} ranks, rank {rank} gets none "
+                          "(DDP's join lets it wait; rebuild with smaller shards to use every GPU)")
+        elif self.workers < workers:
+            warnings.warn(f"{split}: {per_rank} shard(s) on this rank, using {self.workers} loader worker(s) instead of {workers}")
+        card = read_card(root)
+        self.n_samples = sum(card["counts"][split].values())
+        self.batch_size = batch_size
+        self.pin_memory = pin_memory
+        stages = [wds.SimpleShardList(urls)]
+        if train:
+            # Full permutation of the shard list, seeded by (seed, epoch): identical on every rank and worker.
+            stages.append(wds.detshuffle(len(urls), len(urls), seed=seed, epoch=start_epoch - 1))
+        stages += [wds.split_by_node, wds.split_by_worker, wds.tarfile_to_samples(handler=_shard_error)]
+        if train:
+            stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=seed + 1, epoch=start_epoch - 1))
+        stages += [wds.map(_decode), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
+        pipeline = wds.DataPipeline(*stages)
+        self.loader = wds.WebLoader(
+            pipeline, batch_size=None, num_workers=self.workers, pin_memory=pin_memory,
+            persistent_workers=self.workers > 0, prefetch_factor=4 if self.workers > 0 else None,
+        )
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank (exact for one rank; the share of the shards otherwise)."""
+        _, world = dist_info()
+        return max(1, len(_chunks(math.ceil(self.n_samples / world), self.batch_size)))
+
+    def __iter__(self):
+        return _exact_batches(iter(self.loader), self.batch_size, self.pin_memory)
+
+
+class RefEcgBatches:
+    """Batches of Ref-ECG signals (B, 1, L) from `refecg.h5`; same windows and keys as the images.
+
+    Train order is a seeded permutation per epoch (DistributedSampler when under DDP).
+    """
+
+    def __init__(self, root, split: str, batch_size: int, train: bool = False, seed: int = 0,
+                 start_epoch: int = 0, pin_memory: bool = False):
+        x, y, keys = read_refecg(Path(root) / layout.REFECG, split)
+        self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
+        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        self.keys = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+        self.n_samples = len(self.y)
+        self.batch_size, self.train, self.seed, self.epoch = batch_size, train, seed, start_epoch
+        self.pin_memory = pin_memory
+
+    def __len__(self) -> int:
+        _, world = dist_info()
+        return max(1, len(_chunks(math.ceil(self.n_samples / world), self.batch_size)))
+
+    def _order(self) -> torch.Tensor:
+        rank, world = dist_info()
+        if self.train:
+            g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+            order = torch.randperm(self.n_samples, generator=g)
+            self.epoch += 1
+        else:
+            order = torch.arange(self.n_samples)
+        return order[rank::world]
+
+    def __iter__(self):
+        order = self._order()
+        for lo, hi in _chunks(len(order), self.batch_size):
+            idx = order[lo:hi]
+            x = self.x[idx]
+            yield Batch(x.pin_memory() if self.pin_memory else x, self.y[idx], [self.keys[i] for i in idx.tolist()])
+
+
+class Standardize(torch.nn.Module):
+    """Device-side input preparation for a batch copied as-is from the host.
+
+    Images: uint8 (B, H, W) -> float (B, 3, H, W), grey copied to 3 channels, ImageNet
+    mean/std, channels_last when asked. Signals pass through unchanged.
+    """
+
+    def __init__(self, image: bool, channels_last: bool = False):
+        super().__init__()
+        self.image, self.channels_last = image, channels_last
+        std = torch.tensor(IMAGENET_STD)
+        self.register_buffer("scale", (1.0 / (255.0 * std)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", (-torch.tensor(IMAGENET_MEAN) / std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.image:
+            return x.float()
+        x = torch.addcmul(self.shift, x.unsqueeze(1).float(), self.scale)  # (B, 3, H, W)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def make_batches(root, split: str, model_name: str, batch_size: int, workers: int = 4, train: bool = False,
+                 seed: int = 0, start_epoch: int = 0, pin_memory: bool = False):
+    """The loader a model needs: Ref-ECG signals for `refecg`, image shards otherwise."""
+    if model_name == "refecg":
+        return RefEcgBatches(root, split, batch_size, train, seed, start_epoch, pin_memory)
+    return ImageBatches(root, split, batch_size, workers, train, seed, start_epoch, pin_memory)
+
+
+def read_records(root) -> dict[str, str]:
+    """key -> record from `manifest.csv` (for record-level majority votes)."""
+    path = Path(root) / layout.MANIFEST
+    if not path.is_file():
+        raise DatasetError(f"dataset {root} has no {layout.MANIFEST}: rebuild it with `ecgrender build`")
+    with open(path, newline="") as f:
+        return {row["key"]: row["record"] for row in csv.DictReader(f)}
