@@ -66,16 +66,11 @@ class CardInfo:
 
 
 def card_info(card: dict) -> CardInfo:
-    """Read the trainer's fields from a card (`window` as an int or as {"length", "fs", ...},
-    the database at the top level or under `source`)."""
+    """The trainer's fields of a dataset card (docs/format.md)."""
     try:
-        window = card["window"]["length"] if isinstance(card["window"], dict) else card["window"]
-        leads = list(card.get("leads") or [])
-        about = card["window"] if isinstance(card["window"], dict) else {}
-        split_by = card.get("split_by") or about.get("split_by") or "unknown"
-        return CardInfo(list(card["classes"]), card.get("database") or card["source"]["database"], int(window),
-                        int(card.get("n_leads") or len(leads)), leads, split_by, card.get("fs") or about.get("fs"),
-                        card.get("renderer", "matplotlib"), dict(card.get("render", {})))
+        return CardInfo(list(card["classes"]), card["source"]["database"], int(card["window"]["length"]),
+                        int(card["n_leads"]), list(card["leads"]), card["split_by"], card["window"].get("fs"),
+                        card["renderer"], dict(card["render"]))
     except (KeyError, TypeError, ValueError) as exn:
         raise DatasetError(f"dataset card lacks a field the trainer needs ({exn}): rebuild with `ecgrender build`") from None
 

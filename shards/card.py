@@ -20,6 +20,9 @@ FIELDS = {
     "classes": list,  # class labels; position = label_id
     "counts": dict,  # {split: {label: windows}}
     "window": dict,  # at least {"length": int}
+    "n_leads": int,  # leads per window (ImECGnet's width-wise partitions)
+    "leads": list,  # lead names by position
+    "split_by": str,  # patient | record | window: which split scheme produced train/val/test
     "render": dict,
     "seed": int,
     "renderer": str,
@@ -221,6 +224,8 @@ def summarize_card(card: dict) -> str:
         f"source       {source['database']} {source['version']}" + (f" ({_text(extra)})" if extra else ""),
         f"classes      {', '.join(f'{i}={c}' for i, c in enumerate(card['classes']))}",
         f"window       {_text(card['window'])}",
+        f"leads        {card['n_leads']}: {', '.join(card['leads'])}",
+        f"split by     {card['split_by']}",
         f"renderer     {card['renderer']}",
         f"render       {_text(card['render'])}",
         f"seed         {card['seed']}",

@@ -67,9 +67,9 @@ def make_dataset(root, counts=None, per_shard: int = 8, seed: int = 0, split_by:
                 f.write(",".join(str(row[c]) for c in MANIFEST_COLUMNS) + "\n")
     write_card(root, {
         "software_version": "test", "source": {"database": "synthetic", "version": "0"},
-        "database": "synthetic", "classes": CLASSES,
+        "classes": CLASSES,
         "counts": {s: {c: sum(1 for r, _ in rows[s] if r["label"] == c) for c in CLASSES} for s in SPLITS},
-        "window": {"length": WINDOW}, "n_leads": len(LEADS), "leads": LEADS, "fs": FS, "split_by": split_by,
+        "window": {"length": WINDOW, "fs": FS}, "n_leads": len(LEADS), "leads": LEADS, "split_by": split_by,
         "render": SMALL.as_dict(), "renderer": "matplotlib", "seed": seed,
     })
     return root

@@ -47,7 +47,8 @@ def make_dataset(root: Path, labels: dict[str, list[int]]) -> Path:
         root,
         {
             "software_version": "test", "source": {"database": "mitdb", "version": "1.0.0"}, "classes": CLASSES,
-            "counts": counts, "window": {"length": 1000}, "render": {}, "seed": 0, "renderer": "matplotlib",
+            "counts": counts, "window": {"length": 1000}, "n_leads": 2, "leads": ["MLII", "V1"], "split_by": "patient",
+            "render": {}, "seed": 0, "renderer": "matplotlib",
         },
     )
     return root

@@ -106,8 +106,8 @@ def test_write_card_refuses_non_json_values_and_missing_directories(tmp_path):
 def test_summary_shows_source_classes_counts_parameters_and_size(dataset):
     root, rows = dataset
     card = read_card(root)
-    text = summarize_card({**card, "leads": ["MLII", "V1"]})
-    assert "leads        [MLII, V1]" in text
+    text = summarize_card({**card, "build": {"seed": 7}})
+    assert "leads        2: MLII, V1" in text and "split by     patient" in text and "build        seed=7" in text
     assert "mitdb 1.0.0" in text and "0=N, 1=AFIB, 2=B" in text
     assert "length=40" in text and "seed         7" in text and "renderer     test" in text
     assert "written by 0.1.0" in text and "train 3, val 1, test 1" in text
