@@ -55,7 +55,7 @@ def main() -> None:
             for tested in args.datasets:
                 _run("evaluate", run, "--dataset", tested, "--workers", args.workers, "--no-progress")
                 report = json.loads((run / "report.json").read_text())
-                accuracy[(trained.name, tested.name)] = report["accuracy"]
+                accuracy[(trained.name, tested.name)] = report["metrics"]["accuracy"]
                 shutil.copy(run / "report.json", run / f"report-on-{tested.name}.json")
     finally:
         if args.out is None:
