@@ -104,8 +104,10 @@ def fetch(db, dest, records):
               help="Largest overlap of two windows of one record, as a fraction of the window.")
 @click.option("--split-by", default="patient", show_default=True, type=click.Choice(["patient", "record", "window"]),
               help="Keep each patient (or record) in one split; 'window' is the paper's leaky random split.")
-@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
-@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
+              help="Share of windows for the test split (whole patients/records in those modes).")
+@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9),
+              help="Share of windows for the validation split.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of window offsets, splits and order.")
 @click.option("--renderer", default="fast", show_default=True, type=click.Choice(["fast", "matplotlib"]),
               help="'matplotlib' is the paper-faithful reference; 'fast' reproduces it much faster.")
@@ -115,7 +117,7 @@ def fetch(db, dest, records):
               help="Rebuild exactly the windows of this manifest.csv (reproduce a shared dataset).")
 @click.option("--jobs", default=-1, show_default=True, type=int, help="Parallel render jobs (-1: all cores).")
 @click.option("--backend", default="loky", show_default=True,
-              help="joblib backend for rendering: loky (this machine), dask or ray (a cluster; see docs/cli.md).")
+              help="joblib backend for rendering: loky (this machine), dask or ray (a cluster; see docs/build.md).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="dask scheduler address (tcp://host:8786) for --backend dask; default: a local cluster.")
 @click.option("--force", is_flag=True, help="Delete an existing dataset in --out and build from scratch.")
