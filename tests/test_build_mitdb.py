@@ -129,3 +129,19 @@ def test_rebuild_from_manifest_reproduces_the_dataset(mitdb_dataset, tmp_path):
     assert {k: v for k, v in rebuilt.items() if k != "dataset.json"} == {
         k: v for k, v in original.items() if k != "dataset.json"
     }
+
+
+def test_every_manifest_row_is_once_in_the_shards_read_with_plain_webdataset(mitdb_dataset):
+    import webdataset as wds
+
+    out, _, _, _ = mitdb_dataset
+    rows = _manifest(out)
+    for split in ("train", "val", "test"):
+        urls = sorted(str(p) for p in (out / "images").glob(f"{split}-*.tar"))
+        samples = list(wds.WebDataset(urls, shardshuffle=False).decode("l8"))
+        expected = [r for r in rows if r["split"] == split]
+        assert [s["__key__"] for s in samples] == [r["key"] for r in expected]
+        for sample, row in zip(samples, expected):
+            assert int(sample["cls"]) == int(row["label_id"])
+            assert sample["json"]["key"] == row["key"] and sample["json"]["label"] == row["label"]
+            assert sample["png"].shape == (314, 384) and sample["png"].dtype == np.uint8
