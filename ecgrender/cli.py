@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 from pathlib import Path
 
 import click
 
-from shards.errors import DatasetError
-
 from . import __version__
-from .errors import EcgError
+from .errors import EcgError, one_line_errors
 from .manifest import SPLITS
 from .sources import DATABASES
-
-
-def _one_line_errors(command):
-    """Turn EcgError / DatasetError into `error: ...` on stderr and exit status 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (EcgError, DatasetError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 def _csv_list(_ctx, _param, value):
@@ -74,7 +57,7 @@ def main():
 @click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory to download the database into (created).")
 @click.option("--records", callback=_csv_list, help="Comma-separated subset of records (default: all).")
-@_one_line_errors
+@one_line_errors
 def fetch(db, dest, records):
     """Download PhysioNet database DB (mitdb, ptbdb, incartdb) with wfdb."""
     from .fetch import fetch_database
@@ -121,7 +104,7 @@ def fetch(db, dest, records):
 @click.option("--scheduler", metavar="ADDRESS",
               help="dask scheduler address (tcp://host:8786) for --backend dask; default: a local cluster.")
 @click.option("--force", is_flag=True, help="Delete an existing dataset in --out and build from scratch.")
-@_one_line_errors
+@one_line_errors
 def build(backend, scheduler, **options):
     """Build a dataset: windows -> manifest.csv -> refecg.h5 -> image shards -> dataset.json."""
     from .build import BuildConfig, build_dataset
@@ -163,7 +146,7 @@ def _render_backend(backend: str, scheduler: str | None):
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@_one_line_errors
+@one_line_errors
 def verify(dataset):
     """Recompute every checksum and cross-check shards, manifest and refecg.h5."""
     from shards.verify import verify_dataset
@@ -178,7 +161,7 @@ def verify(dataset):
 
 @main.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@_one_line_errors
+@one_line_errors
 def info(dataset):
     """Summarise a dataset's card: source, classes, counts per split, render settings."""
     from shards.card import read_card, summarize_card
@@ -192,7 +175,7 @@ def info(dataset):
 @click.option("--per-class", default=4, show_default=True, type=click.IntRange(min=1), help="Samples per class.")
 @click.option("--split", type=click.Choice(SPLITS), help="Split to draw from (default: all).")
 @click.option("--seed", default=0, show_default=True, type=int)
-@_one_line_errors
+@one_line_errors
 def preview(dataset, output, per_class, split, seed):
     """Draw a labelled grid of samples per class (like the paper's Fig. 2)."""
     from .preview import write_preview

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
 
-from ecgrender.errors import EcgError
-from shards.errors import DatasetError
+from ecgrender.errors import EcgError, one_line_errors
 
 from . import __version__
 
 MODEL_CHOICES = ("imecgnet", "imresnet34", "imresnet50", "refecg")
-
-
-def _one_line_errors(command):
-    """Turn EcgError / DatasetError into `error: ...` on stderr and exit status 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except (EcgError, DatasetError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
 
 
 _DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
@@ -68,7 +51,7 @@ def main():
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (same dataset and model).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Evaluate the test split and write report.md at the end.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
-@_one_line_errors
+@one_line_errors
 def fit(dataset, model, out, **options):
     """Train MODEL on DATASET, checkpoint every epoch into RUN (--out), then report on the test split."""
     from .engine import FitConfig, fit as run_fit
@@ -90,7 +73,7 @@ def fit(dataset, model, out, **options):
 @click.option("--workers", default=4, show_default=True, help=_WORKERS_HELP)
 @click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-@_one_line_errors
+@one_line_errors
 def evaluate(run, dataset, split, batch_size, workers, device, progress):
     """Evaluate RUN's last checkpoint: accuracy, macro-F1, per-class scores, confusion matrix, record votes."""
     from .report import evaluate_run
@@ -109,7 +92,7 @@ def evaluate(run, dataset, split, batch_size, workers, device, progress):
 @click.option("--max-windows", default=60, show_default=True, help="Classify at most this many non-overlapping windows, evenly spread.")
 @click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
-@_one_line_errors
+@one_line_errors
 def predict(run, record_path, max_windows, device, as_json):
     """Classify one WFDB record (RECORD_PATH without extension, e.g. mitdb/100) with RUN's model.
 
@@ -128,7 +111,7 @@ def predict(run, record_path, max_windows, device, as_json):
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table to this markdown file.")
-@_one_line_errors
+@one_line_errors
 def compare(runs, out):
     """Markdown table like the paper's Table I from RUNS' test reports (one row per model, one column per dataset)."""
     from .compare import compare_table

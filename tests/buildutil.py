@@ -6,14 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from ecgrender.cli import main
 
 ECGRENDER = [sys.executable, "-c", "from ecgrender.cli import main; main()"]
 
 
-def ecgrender(*args) -> "click.testing.Result":
+def ecgrender(*args) -> Result:
     """Invoke the CLI in-process; returns click's Result (exit_code, output, stderr)."""
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
