@@ -85,12 +85,14 @@ def _sha256(path: Path) -> str:
 
 
 def _prepare_out(cfg: BuildConfig, echo: Callable[[str], None]) -> bool:
-    """Make `cfg.out` ready; returns False when an identical finished dataset is already there."""
+    """Check (or, with --force, clear) `cfg.out`; returns False when an identical finished dataset is there."""
     out, settings = cfg.out, cfg.settings()
     work = out / WORK
     if out.exists() and not out.is_dir():
         raise EcgError(f"--out {out} is a file: give a directory")
     ours = [out / n for n in (CARD, MANIFEST, REFECG, IMAGES, WORK)]
+    if work.is_dir() and not (work / PARAMS).exists() and not any(p.exists() for p in ours if p != work):
+        shutil.rmtree(work)  # a build that stopped before it wrote anything
     if out.is_dir() and any(out.iterdir()):
         if not any(p.exists() for p in ours):
             raise EcgError(f"--out {out} is not empty and holds no ecgrender build: choose a new or empty directory")
@@ -111,8 +113,6 @@ def _prepare_out(cfg: BuildConfig, echo: Callable[[str], None]) -> bool:
             echo(f"resuming the unfinished build in {out}")
         else:
             raise EcgError(f"{out} holds a partial dataset of unknown settings: use --force or another --out")
-    work.mkdir(parents=True, exist_ok=True)
-    (work / PARAMS).write_text(json.dumps(settings, sort_keys=True))
     return True
 
 
@@ -203,6 +203,8 @@ def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progres
         classes = [c for c, _ in sorted({w.label: w.label_id for w in rows}.items(), key=lambda kv: kv[1])]
     else:
         rows, classes = _plan(cfg, source, scan, echo)
+        work.mkdir(parents=True, exist_ok=True)  # from here on a re-run with the same settings resumes
+        (work / PARAMS).write_text(json.dumps(cfg.settings(), sort_keys=True))
         write_manifest(out / MANIFEST, rows)
     leads = _leads(scan, rows)
     staging = work / STAGING
