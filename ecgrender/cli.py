@@ -57,12 +57,14 @@ def main():
 @click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory to download the database into (created).")
 @click.option("--records", callback=_csv_list, help="Comma-separated subset of records (default: all).")
+@click.option("--mirror", metavar="URL",
+              help="Base URL of a PhysioNet mirror laid out like https://physionet.org/files/ (default).")
 @one_line_errors
-def fetch(db, dest, records):
-    """Download PhysioNet database DB (mitdb, ptbdb, incartdb) with wfdb."""
+def fetch(db, dest, records, mirror):
+    """Download PhysioNet database DB (mitdb, ptbdb, incartdb; release 1.0.0) with wfdb; resumes."""
     from .fetch import fetch_database
 
-    path = fetch_database(db, dest, records=records)
+    path = fetch_database(db, dest, records=records, base_url=mirror)
     click.echo(f"{db} is in {path}")
 
 

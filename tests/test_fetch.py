@@ -81,3 +81,26 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     assert f"http://127.0.0.1:{port}/incartdb/1.0.0/" in message and "incartdb" in message
     assert "local copy" in message and "\n" not in message
     assert time.monotonic() - started < 60
+
+
+def test_cli_fetch_then_build_from_the_download(mirror, tmp_path):
+    from buildutil import ecgrender
+
+    url, _ = mirror
+    result = ecgrender("fetch", "mitdb", "--dest", tmp_path / "mitdb", "--records", "201,202", "--mirror", url)
+    assert result.exit_code == 0, result.output
+    result = ecgrender("build", "--db", "mitdb", "--source", tmp_path / "mitdb", "--per-class", "4",
+                       "--jobs", "1", "--split-by", "window", "--out", tmp_path / "dataset")
+    assert result.exit_code == 0, result.output
+    assert ecgrender("verify", tmp_path / "dataset").exit_code == 0
+
+
+def test_cli_fetch_from_an_unreachable_mirror_is_one_line(tmp_path):
+    from buildutil import ecgrender
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = ecgrender("fetch", "ptbdb", "--dest", tmp_path / "p", "--mirror", f"http://127.0.0.1:{port}/")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1
