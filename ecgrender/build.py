@@ -119,7 +119,8 @@ def _prepare_out(cfg: BuildConfig, echo: Callable[[str], None]) -> bool:
 def _plan(cfg: BuildConfig, source, scan, echo) -> tuple[list[Window], list[str]]:
     """Manifest rows from a fresh window plan, or from `--manifest`; returns (rows, classes)."""
     if cfg.manifest:
-        rows = read_manifest(cfg.manifest)
+        # shards and refecg.h5 take each split's rows in manifest order: group them train, val, test
+        rows = sorted(read_manifest(cfg.manifest), key=lambda w: SPLITS.index(w.split))
         foreign = {w.database for w in rows} - {source.database}
         if foreign:
             raise EcgError(f"manifest {cfg.manifest} is for {sorted(foreign)}, not --db {cfg.db}")
@@ -193,6 +194,11 @@ def summarize(rows: list[Window], classes: list[str]) -> dict:
 
 def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progress: bool = True) -> Path:
     """Run (or resume) a build; returns the dataset directory."""
+    if cfg.test_fraction + cfg.val_fraction >= 1:
+        raise EcgError(f"--test-fraction {cfg.test_fraction} + --val-fraction {cfg.val_fraction} leave nothing "
+                       "for train: lower them")
+    if cfg.jobs == 0:
+        raise EcgError("--jobs 0 runs nothing: give a number of jobs, or -1 for all cores")
     if not _prepare_out(cfg, echo):
         return cfg.out
     out, work = cfg.out, cfg.out / WORK

@@ -89,9 +89,9 @@ def fetch(db, dest, records, mirror):
               help="Largest overlap of two windows of one record, as a fraction of the window.")
 @click.option("--split-by", default="patient", show_default=True, type=click.Choice(["patient", "record", "window"]),
               help="Keep each patient (or record) in one split; 'window' is the paper's leaky random split.")
-@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9),
+@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9, min_open=True),
               help="Share of windows for the test split (whole patients/records in those modes).")
-@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9),
+@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9, min_open=True),
               help="Share of windows for the validation split.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of window offsets, splits and order.")
 @click.option("--renderer", default="fast", show_default=True, type=click.Choice(["fast", "matplotlib"]),
@@ -99,7 +99,8 @@ def fetch(db, dest, records, mirror):
 @click.option("--shard-size", type=click.IntRange(min=1),
               help="Samples per shard (default: about 64 shards per split, 32 to 1,000 samples each).")
 @click.option("--manifest", type=click.Path(path_type=Path),
-              help="Rebuild exactly the windows of this manifest.csv (reproduce a shared dataset).")
+              help="Rebuild exactly the windows of this manifest.csv (reproduce a shared dataset): its rows "
+              "fix windows, labels and splits, so the window and split options do not apply.")
 @click.option("--jobs", default=-1, show_default=True, type=int, help="Parallel render jobs (-1: all cores).")
 @click.option("--backend", default="loky", show_default=True,
               help="joblib backend for rendering: loky (this machine), dask or ray (a cluster; see docs/build.md).")

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from shards.layout import IMAGES, shard_name
 from shards.writer import encode_png, write_shard
 
+from .errors import EcgError
 from .manifest import SPLITS, Window
 from .render import make_renderer
 from .render.geometry import RenderSpec
@@ -31,6 +32,9 @@ def auto_shard_size(n_split: int) -> int:
 
 def plan_shards(windows: list[Window], shard_size: int | None) -> list[tuple[str, int, int, int]]:
     """(shard relative path, split, first row, end row) for every shard, in manifest order."""
+    order = [SPLITS.index(w.split) for w in windows]
+    if order != sorted(order):
+        raise EcgError("manifest rows are not grouped train, val, test: shards take each split's rows in a run")
     shards = []
     start = 0
     for split in SPLITS:

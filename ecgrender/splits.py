@@ -166,4 +166,9 @@ def assign_splits(
         for s, split in enumerate(SPLITS):
             if fractions[s] > 0 and split in nonempty and (split, c) not in filled:
                 warnings.append(f"class {c} has no window in {split}: only {carriers[c]} {group_word} carry it; {advice}")
+    got = np.array([result.count(split) for split in SPLITS]) / len(result)
+    for s, split in enumerate(SPLITS):
+        if split in nonempty and not 0.5 * fractions[s] <= got[s] <= 1.5 * fractions[s]:
+            warnings.append(f"split {split} holds {got[s]:.0%} of the windows, not {fractions[s]:.0%}: "
+                            f"whole {group_word} of very different sizes; {advice}")
     return SplitResult(result, warnings)

@@ -65,6 +65,12 @@ class CardInfo:
     render: dict
 
 
+def _stream_seed(seed: int, stream: int) -> int:
+    """Seed of one shuffle stream. webdataset's detshuffle seeds with seed + epoch, so streams are
+    spaced 2**20 epochs apart per seed and stream: no two (seed, stream, epoch) share an order."""
+    return (seed * 2 + stream) << 20
+
+
 def card_info(card: dict) -> CardInfo:
     """The trainer's fields of a dataset card (docs/format.md)."""
     try:
@@ -178,7 +184,8 @@ class ImageBatches:
         root = Path(root)
         urls = [str(p) for p in layout.shard_paths(root, split)]
         if not urls:
-            raise DatasetError(f"dataset {root} has no {split} shards (images/{split}-*.tar): build it with `ecgrender build`")
+            raise DatasetError(f"dataset {root} has no {split} windows (images/{split}-*.tar): rebuild it with "
+                               "more patients or records, or a larger --test-fraction / --val-fraction")
         rank, world = dist_info()
         per_rank = len(urls[rank::world])
         self.workers = min(workers, per_rank)
@@ -194,10 +201,10 @@ class ImageBatches:
         stages = [wds.SimpleShardList(urls)]
         if train:
             # Full permutation of the shard list, seeded by (seed, epoch): identical on every rank and worker.
-            stages.append(wds.detshuffle(len(urls), len(urls), seed=seed, epoch=start_epoch - 1))
+            stages.append(wds.detshuffle(len(urls), len(urls), seed=_stream_seed(seed, 0), epoch=start_epoch - 1))
         stages += [wds.split_by_node, wds.split_by_worker, wds.tarfile_to_samples(handler=_shard_error)]
         if train:
-            stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=seed + 1, epoch=start_epoch - 1))
+            stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=_stream_seed(seed, 1), epoch=start_epoch - 1))
         stages += [wds.map(_decode), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
         pipeline = wds.DataPipeline(*stages)
         self.loader = wds.WebLoader(

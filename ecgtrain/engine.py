@@ -220,7 +220,12 @@ def _load_checkpoint(path: Path, cfg: FitConfig, sha: str) -> dict:
 def fit(cfg: FitConfig) -> Path:
     """Train `cfg.model` on `cfg.dataset`, checkpoint every epoch into `cfg.out`, then write the test report."""
     _check_config(cfg)
-    card = card_info(read_card(cfg.dataset))
+    raw_card = read_card(cfg.dataset)
+    card = card_info(raw_card)
+    empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"][split].values())]
+    if empty:
+        raise EcgError(f"dataset {cfg.dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
+                       "or records, or larger --test-fraction / --val-fraction")
     sha = card_sha256(cfg.dataset)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT

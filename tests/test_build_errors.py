@@ -103,3 +103,12 @@ def test_a_build_that_failed_on_bad_options_can_be_rerun_with_good_ones(tmp_path
     result = ecgrender("build", "--db", "demo", "--classes", "N,T", "--per-class", "3", "--renderer", "fast",
                        "--jobs", "1", "--out", out)
     assert result.exit_code == 0, result.output
+
+
+def test_jobs_zero_and_fractions_leaving_no_train_are_refused_before_any_work(tmp_path):
+    _fails("build", "--db", "demo", "--jobs", "0", "--out", tmp_path / "a", expect="--jobs")
+    _fails("build", "--db", "demo", "--test-fraction", "0.6", "--val-fraction", "0.5", "--out", tmp_path / "b",
+           expect="nothing for train")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    result = ecgrender("build", "--db", "demo", "--test-fraction", "0", "--out", tmp_path / "c")
+    assert result.exit_code == 2 and "--test-fraction" in result.output

@@ -145,3 +145,22 @@ def test_every_manifest_row_is_once_in_the_shards_read_with_plain_webdataset(mit
             assert int(sample["cls"]) == int(row["label_id"])
             assert sample["json"]["key"] == row["key"] and sample["json"]["label"] == row["label"]
             assert sample["png"].shape == (314, 384) and sample["png"].dtype == np.uint8
+
+
+def test_rebuild_from_a_shuffled_manifest_keeps_every_split_in_its_own_shards(mitdb_dataset, tmp_path):
+    import random
+
+    out, _, options, _ = mitdb_dataset
+    lines = (out / "manifest.csv").read_text().splitlines()
+    body = lines[1:]
+    random.Random(0).shuffle(body)
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([lines[0], *body]) + "\n")
+    copy = tmp_path / "copy"
+    result = ecgrender("build", *options, "--manifest", shuffled, "--out", copy)
+    assert result.exit_code == 0, result.output
+    assert ecgrender("verify", copy).exit_code == 0
+    rebuilt = (copy / "manifest.csv").read_text().splitlines()
+    assert sorted(rebuilt) == sorted(lines)  # the same rows, now grouped by split
+    for split in ("train", "val", "test"):  # in the given order within each split
+        assert [r for r in rebuilt if r.endswith("," + split)] == [r for r in body if r.endswith("," + split)]

@@ -71,3 +71,12 @@ def test_damaged_shard_with_worker_processes(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: shard ") and "train-000001.tar" in last
     assert "Traceback" not in result.stderr
+
+
+def test_a_dataset_with_an_empty_split_is_refused_before_training(tmp_path):
+    root = make_dataset(tmp_path / "ds", counts={"train": 8, "val": 4, "test": 0}, per_shard=4)
+    result = CliRunner().invoke(main, ["fit", str(root), "--model", "refecg", "--out", str(tmp_path / "run"),
+                                       "--device", "cpu", "--workers", "0", "--epochs", "1"])
+    assert result.exit_code == 2
+    assert "no test windows" in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

@@ -96,5 +96,5 @@ def test_damaged_shard_error_names_the_shard(tmp_path, damage):
 
 def test_missing_split_is_a_clear_error(tmp_path):
     root = make_dataset(tmp_path / "ds", counts={"train": 4, "val": 2, "test": 0}, per_shard=4)
-    with pytest.raises(DatasetError, match="no test shards"):
+    with pytest.raises(DatasetError, match="no test windows"):
         ImageBatches(root, "test", batch_size=2)
