@@ -6,8 +6,6 @@ from __future__ import annotations
 import csv
 import json
 
-import pytest
-
 from buildutil import ecgrender
 
 
