@@ -57,7 +57,7 @@ def read_header(root: Path, name: str) -> wfdb.Record:
     """Header of record `name` (checked: readable, every signal file present)."""
     hea = root / f"{name}.hea"
     if not hea.is_file():
-        raise EcgError(f"header {hea} not found: the record is listed but its .hea file is missing")
+        raise EcgError(f"header {hea} not found: check the record path (a listed record needs its .hea file)")
     try:
         header = wfdb.rdheader(str(root / name))
     except Exception as exc:  # wfdb raises many types on a malformed header
