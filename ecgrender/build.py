@@ -21,7 +21,7 @@ from shards.layout import CARD, IMAGES, MANIFEST, REFECG
 from . import __version__
 from .errors import EcgError
 from .extract import extract_windows
-from .manifest import SPLITS, Window, read_manifest, write_manifest
+from .manifest import SPLITS, Window, manifest_classes, read_manifest, write_manifest
 from .render.geometry import PAPER
 from .render_shards import render_shards
 from .sources import DEFAULT_CLASSES, open_source
@@ -84,9 +84,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _prepare_out(cfg: BuildConfig, echo: Callable[[str], None]) -> bool:
+def _prepare_out(cfg: BuildConfig, settings: dict, echo: Callable[[str], None]) -> bool:
     """Check (or, with --force, clear) `cfg.out`; returns False when an identical finished dataset is there."""
-    out, settings = cfg.out, cfg.settings()
+    out = cfg.out
     work = out / WORK
     if out.exists() and not out.is_dir():
         raise EcgError(f"--out {out} is a file: give a directory")
@@ -116,7 +116,7 @@ def _prepare_out(cfg: BuildConfig, echo: Callable[[str], None]) -> bool:
     return True
 
 
-def _plan(cfg: BuildConfig, source, scan, echo) -> tuple[list[Window], list[str]]:
+def _plan(cfg: BuildConfig, source, scan, echo, progress: bool) -> tuple[list[Window], list[str]]:
     """Manifest rows from a fresh window plan, or from `--manifest`; returns (rows, classes)."""
     if cfg.manifest:
         # shards and refecg.h5 take each split's rows in manifest order: group them train, val, test
@@ -126,10 +126,7 @@ def _plan(cfg: BuildConfig, source, scan, echo) -> tuple[list[Window], list[str]
             raise EcgError(f"manifest {cfg.manifest} is for {sorted(foreign)}, not --db {cfg.db}")
         if any(w.length != cfg.window for w in rows):
             raise EcgError(f"manifest {cfg.manifest} has windows of {rows[0].length} samples: pass --window {rows[0].length}")
-        ids = {w.label: w.label_id for w in rows}
-        classes = [name for name, _ in sorted(ids.items(), key=lambda kv: kv[1])]
-        if [ids[c] for c in classes] != list(range(len(classes))):
-            raise EcgError(f"manifest {cfg.manifest} label ids are not 0..{len(classes) - 1}: regenerate it")
+        classes = manifest_classes(rows, cfg.manifest)
         known = {r.name for r in scan.records}
         missing = sorted({w.record for w in rows} - known)
         if missing:
@@ -148,7 +145,7 @@ def _plan(cfg: BuildConfig, source, scan, echo) -> tuple[list[Window], list[str]
         echo(f"left out {name}: {reason}")
     plan = plan_windows(
         source, scan, classes, window=cfg.window, per_class=cfg.per_class, seed=cfg.seed,
-        max_overlap=cfg.max_overlap, spacing=cfg.spacing, progress=True,
+        max_overlap=cfg.max_overlap, spacing=cfg.spacing, progress=progress,
     )
     for line in plan.summary_lines():
         echo(line)
@@ -199,18 +196,19 @@ def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progres
                        "for train: lower them")
     if cfg.jobs == 0:
         raise EcgError("--jobs 0 runs nothing: give a number of jobs, or -1 for all cores")
-    if not _prepare_out(cfg, echo):
+    settings = cfg.settings()
+    if not _prepare_out(cfg, settings, echo):
         return cfg.out
     out, work = cfg.out, cfg.out / WORK
     source = open_source(cfg.db, cfg.source, records=cfg.records, labels_csv=cfg.labels)
     scan = source.scan()
     if (out / MANIFEST).exists():
         rows = read_manifest(out / MANIFEST)
-        classes = [c for c, _ in sorted({w.label: w.label_id for w in rows}.items(), key=lambda kv: kv[1])]
+        classes = manifest_classes(rows, out / MANIFEST)
     else:
-        rows, classes = _plan(cfg, source, scan, echo)
+        rows, classes = _plan(cfg, source, scan, echo, progress)
         work.mkdir(parents=True, exist_ok=True)  # from here on a re-run with the same settings resumes
-        (work / PARAMS).write_text(json.dumps(cfg.settings(), sort_keys=True))
+        (work / PARAMS).write_text(json.dumps(settings, sort_keys=True))
         write_manifest(out / MANIFEST, rows)
     leads = _leads(scan, rows)
     staging = work / STAGING
@@ -232,7 +230,7 @@ def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progres
         "seed": cfg.seed,
         "renderer": cfg.renderer,
         "render": PAPER.as_dict(),
-        "build": cfg.settings(),
+        "build": settings,
     }
     write_card(out, card)
     shutil.rmtree(work)

@@ -77,3 +77,14 @@ def read_manifest(path: Path) -> list[Window]:
     if not rows:
         raise EcgError(f"manifest {path} has no rows")
     return rows
+
+
+def manifest_classes(windows: list[Window], where: Path) -> list[str]:
+    """Class names in label-id order, checking that labels and ids correspond one to one, ids 0..n-1."""
+    pairs = {(w.label, w.label_id) for w in windows}
+    classes = [label for label, _ in sorted(pairs, key=lambda p: p[1])]
+    if len(set(classes)) != len(classes) or [i for _, i in sorted(pairs, key=lambda p: p[1])] != list(
+        range(len(classes))
+    ):
+        raise EcgError(f"manifest {where}: labels and label ids do not map one to one onto 0..n-1; regenerate it")
+    return classes

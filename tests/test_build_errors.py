@@ -112,3 +112,14 @@ def test_jobs_zero_and_fractions_leaving_no_train_are_refused_before_any_work(tm
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     result = ecgrender("build", "--db", "demo", "--test-fraction", "0", "--out", tmp_path / "c")
     assert result.exit_code == 2 and "--test-fraction" in result.output
+
+
+def test_manifest_whose_labels_and_ids_disagree(tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "key,database,record,patient,start,length,fs,label,label_id,split\n"
+        "101_000000000,demo,101,101,0,1000,360.0,N,1,train\n"
+        "101_000001000,demo,101,101,1000,1000,360.0,N,0,train\n"
+        "119_000001000,demo,119,119,1000,1000,360.0,T,1,test\n"
+    )
+    _fails("build", "--db", "demo", "--manifest", manifest, "--out", tmp_path / "o", expect="label ids")
