@@ -19,7 +19,7 @@ from pathlib import Path
 import joblib
 
 from ecgrender.build import BuildConfig, build_dataset
-from ecgrender.manifest import read_manifest
+from shards.manifest import read_manifest
 
 
 def _timed_build(cfg: BuildConfig) -> float:

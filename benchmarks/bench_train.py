@@ -28,15 +28,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecgrender.render import make_renderer  # noqa: E402
-from ecgrender.render.geometry import PAPER  # noqa: E402
-from ecgtrain.data import ImageBatches, Standardize, card_info, make_batches  # noqa: E402
-from ecgtrain.engine import autocast, seed_everything, train_one_epoch  # noqa: E402
-from ecgtrain.models import IMAGE_MODELS, build_model  # noqa: E402
-from shards.card import read_card, write_card  # noqa: E402
-from shards.layout import MANIFEST, MANIFEST_COLUMNS, REFECG, SPLITS, shard_name  # noqa: E402
-from shards.refecg import RefEcgWriter  # noqa: E402
-from shards.writer import encode_png, write_shard  # noqa: E402
+from ecgrender.render import make_renderer
+from ecgrender.render.geometry import PAPER
+from ecgtrain.data import ImageBatches, Standardize, card_info, make_batches
+from ecgtrain.engine import autocast, seed_everything, train_one_epoch
+from ecgtrain.models import IMAGE_MODELS, build_model
+from shards.card import read_card, write_card
+from shards.layout import MANIFEST, REFECG, SPLITS, shard_name
+from shards.manifest import COLUMNS as MANIFEST_COLUMNS
+from shards.refecg import RefEcgWriter
+from shards.writer import encode_png, write_shard
 
 WINDOW, N_LEADS = 1000, 2
 

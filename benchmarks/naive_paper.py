@@ -14,12 +14,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.style  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.style
+import numpy as np
+from PIL import Image
 
-from ecgrender.render.geometry import PAPER, RenderSpec, concatenate_leads  # noqa: E402
+from ecgrender.render.geometry import PAPER, RenderSpec, concatenate_leads
 
 
 def render_naive(window, spec: RenderSpec = PAPER, workdir: str | None = None) -> np.ndarray:

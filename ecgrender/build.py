@@ -11,17 +11,17 @@ import hashlib
 import json
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from shards.card import read_card, write_card
-from shards.layout import CARD, IMAGES, MANIFEST, REFECG
+from shards.layout import CARD, IMAGES, MANIFEST, REFECG, SPLITS
+from shards.manifest import Window, manifest_classes, read_manifest, write_manifest
 
 from . import __version__
 from .errors import EcgError
 from .extract import extract_windows
-from .manifest import SPLITS, Window, manifest_classes, read_manifest, write_manifest
 from .render.geometry import PAPER
 from .render_shards import render_shards
 from .sources import DEFAULT_CLASSES, open_source

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from shards.errors import one_line_errors
+from shards.layout import SPLITS
+
 from . import __version__
-from .errors import EcgError, one_line_errors
-from .manifest import SPLITS
+from .errors import EcgError
 from .sources import DATABASES
 
 

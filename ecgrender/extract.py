@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from shards.layout import SPLITS
+from shards.manifest import Window
 from shards.refecg import RefEcgWriter
 
 from .errors import EcgError
-from .manifest import SPLITS, Window
 from .sources.base import Source
 
 

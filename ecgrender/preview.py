@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import textwrap
 from pathlib import Path
@@ -11,7 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from shards.card import read_card
-from shards.layout import SPLITS, temp_path
+from shards.layout import SPLITS, atomic_path
 from shards.reader import iter_samples
 
 from .errors import EcgError
@@ -91,11 +90,6 @@ def write_preview(dataset_root, out_png, per_class: int = 4, split: str | None =
     out = Path(out_png)
     if not out.parent.is_dir():
         raise EcgError(f"folder {out.parent} of the preview {out} does not exist: create it or pick another -o")
-    tmp = temp_path(out)
-    try:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out

@@ -16,11 +16,11 @@ import joblib
 import numpy as np
 from tqdm import tqdm
 
-from shards.layout import IMAGES, shard_name
+from shards.layout import IMAGES, SPLITS, shard_name
+from shards.manifest import Window
 from shards.writer import encode_png, write_shard
 
 from .errors import EcgError
-from .manifest import SPLITS, Window
 from .render import make_renderer
 from .render.geometry import RenderSpec
 

@@ -14,8 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from shards.layout import SPLITS
+
 from .errors import EcgError
-from .manifest import SPLITS
 from .windows import Candidate, WindowPlan, seeded_rng
 
 SPLIT_BY = ("patient", "record", "window")

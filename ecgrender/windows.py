@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from shards.layout import SPLITS
+from shards.manifest import Window
+
 from .errors import EcgError
-from .manifest import SPLITS, Window, window_key
 from .sources.base import RecordInfo, Scan, Source, Span
 
 FLAT_PTP = 0.01  # a lead whose peak-to-peak over the window is below this (physical units, mV) is flat
@@ -26,6 +28,12 @@ REFILL_ROUNDS = 4  # rounds of replacement draws for windows rejected by the qua
 REFILL_TRIES = 20  # random tries per missing window in one refill round
 REASONS = ("nan", "flat", "saturated")
 _CHUNK_VALUES = 1 << 21  # float32 values checked at once (8 MB)
+
+
+def window_key(record: str, start: int) -> str:
+    """Stable sample key: record path with '/' and '.' -> '-', then the start sample (webdataset keys
+    may hold no dots)."""
+    return f"{record.replace('/', '-').replace('.', '-')}_{start:09d}"
 
 
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from ecgrender.errors import EcgError, one_line_errors
+from shards.errors import one_line_errors
 
 from . import __version__
+from .errors import TrainError
 
 MODEL_CHOICES = ("imecgnet", "imresnet34", "imresnet50", "refecg")
 
@@ -54,7 +55,8 @@ def main():
 @one_line_errors
 def fit(dataset, model, out, **options):
     """Train MODEL on DATASET, checkpoint every epoch into RUN (--out), then report on the test split."""
-    from .engine import FitConfig, fit as run_fit
+    from .engine import FitConfig
+    from .engine import fit as run_fit
 
     cfg = FitConfig(dataset=str(dataset.resolve()), model=model, out=str(out), **options)
     run = run_fit(cfg)
@@ -103,7 +105,7 @@ def predict(run, record_path, max_windows, device, as_json):
     from .predict import format_prediction, predict_record
 
     if max_windows < 1:
-        raise EcgError(f"--max-windows must be at least 1, got {max_windows}")
+        raise TrainError(f"--max-windows must be at least 1, got {max_windows}")
     result = predict_record(run, record_path, device, max_windows)
     click.echo(json.dumps(result, indent=2) if as_json else format_prediction(result))
 

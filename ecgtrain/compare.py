@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecgrender.errors import EcgError
+from .errors import TrainError
 
 MODEL_ORDER = ("imecgnet", "imresnet50", "imresnet34", "refecg")
 MODEL_NAMES = {"imecgnet": "ImECGnet", "imresnet50": "ImResNet50", "imresnet34": "ImResNet34", "refecg": "Ref-ECG"}
@@ -15,7 +15,7 @@ def read_report(run) -> dict:
     """A run's test report (report.json written by `ecgtrain evaluate` or at the end of `fit`)."""
     path = Path(run) / "report.json"
     if not path.is_file():
-        raise EcgError(f"{run} has no report.json: run `ecgtrain evaluate {run}` first")
+        raise TrainError(f"{run} has no report.json: run `ecgtrain evaluate {run}` first")
     return json.loads(path.read_text())
 
 
@@ -26,7 +26,7 @@ def compare_table(runs) -> str:
     """
     reports = [read_report(r) for r in runs]
     if not reports:
-        raise EcgError("compare needs at least one run directory")
+        raise TrainError("compare needs at least one run directory")
     columns = sorted({(r["database"], r["split_by"]) for r in reports})
     models = sorted({r["model"] for r in reports}, key=lambda m: (MODEL_ORDER.index(m) if m in MODEL_ORDER else 99, m))
     cells = {(r["model"], r["database"], r["split_by"]): r["metrics"] for r in reports}

@@ -45,7 +45,7 @@ class Batch:
     y: torch.Tensor
     keys: list[str]
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         """Page-locked copy (used by DataLoader's pin_memory thread)."""
         return Batch(self.x.pin_memory(), self.y.pin_memory(), self.keys)
 
@@ -104,7 +104,7 @@ def _decode(sample: dict) -> tuple[np.ndarray, int, str]:
         with Image.open(io.BytesIO(sample["png"])) as im:
             image = np.asarray(im.convert("L"), dtype=np.uint8)
         label = int(sample["cls"])
-    except Exception as exn:  # noqa: BLE001 - any decode failure is a damaged sample
+    except Exception as exn:
         raise DatasetError(
             f"shard {url}: sample {key} is damaged ({type(exn).__name__}: {exn}); "
             "run `ecgrender verify` on the dataset and rebuild that shard"
@@ -191,9 +191,9 @@ class ImageBatches:
         self.workers = min(workers, per_rank)
         if per_rank == 0:
             warnings.warn(f"{split}: {len(urls)} shard(s) for {world} ranks, rank {rank} gets none "
-                          "(DDP's join lets it wait; rebuild with smaller shards to use every GPU)")
+                          "(DDP's join lets it wait; rebuild with smaller shards to use every GPU)", stacklevel=2)
         elif self.workers < workers:
-            warnings.warn(f"{split}: {per_rank} shard(s) on this rank, using {self.workers} loader worker(s) instead of {workers}")
+            warnings.warn(f"{split}: {per_rank} shard(s) on this rank, using {self.workers} loader worker(s) instead of {workers}", stacklevel=2)
         card = read_card(root)
         self.n_samples = sum(card["counts"][split].values())
         self.batch_size = batch_size

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ecgrender.errors import EcgError
 from shards import layout
 from shards.card import read_card
 from shards.errors import DatasetError
 
 from .data import Standardize, card_info, dist_info, make_batches
+from .errors import TrainError
 from .models import IMAGE_MODELS, MODELS, build_model, default_weights
 
 CHECKPOINT = "checkpoint.pt"
@@ -75,7 +75,7 @@ def setup_device(name: str = "auto") -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise EcgError(f"--device {name}: no CUDA device is visible; use --device cpu or auto")
+        raise TrainError(f"--device {name}: no CUDA device is visible; use --device cpu or auto")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
         if name.startswith("cuda"):
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -102,15 +102,12 @@ def _is_main() -> bool:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with layout.atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
+    layout.write_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def _unwrap(model):
@@ -190,29 +187,29 @@ def predict_batches(model, prep, batches, device, amp: bool, desc: str = "eval",
 
 def _check_config(cfg: FitConfig) -> None:
     if cfg.model not in MODELS:
-        raise EcgError(f"--model {cfg.model!r} is unknown: choose one of {', '.join(MODELS)}")
+        raise TrainError(f"--model {cfg.model!r} is unknown: choose one of {', '.join(MODELS)}")
     for name in ("epochs", "batch_size", "lr_step"):
         if getattr(cfg, name) < 1:
-            raise EcgError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
+            raise TrainError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
     if cfg.batch_size < 2:
-        raise EcgError("--batch-size must be at least 2 (batch norm needs two samples)")
+        raise TrainError("--batch-size must be at least 2 (batch norm needs two samples)")
     if cfg.lr <= 0:
-        raise EcgError(f"--lr must be positive, got {cfg.lr}")
+        raise TrainError(f"--lr must be positive, got {cfg.lr}")
     if cfg.workers < 0:
-        raise EcgError(f"--workers must be 0 or more, got {cfg.workers}")
+        raise TrainError(f"--workers must be 0 or more, got {cfg.workers}")
 
 
 def _load_checkpoint(path: Path, cfg: FitConfig, sha: str) -> dict:
     if not path.is_file():
-        raise EcgError(f"--resume: {path} not found; start the run without --resume")
+        raise TrainError(f"--resume: {path} not found; start the run without --resume")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if ckpt["card_sha256"] != sha:
-        raise EcgError(f"--resume: {path} was trained on a different dataset card than {cfg.dataset}; use the same dataset or a new --out")
+        raise TrainError(f"--resume: {path} was trained on a different dataset card than {cfg.dataset}; use the same dataset or a new --out")
     stored = ckpt["args"]
     for name in RUN_DEFINING:
         if stored[name] != getattr(cfg, name):
             flag = "--" + name.replace("_", "-")
-            raise EcgError(f"--resume: {path} was trained with {flag} {stored[name]}, not {getattr(cfg, name)}; "
+            raise TrainError(f"--resume: {path} was trained with {flag} {stored[name]}, not {getattr(cfg, name)}; "
                            f"resume with the same value or start a new run")
     return ckpt
 
@@ -224,13 +221,13 @@ def fit(cfg: FitConfig) -> Path:
     card = card_info(raw_card)
     empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"][split].values())]
     if empty:
-        raise EcgError(f"dataset {cfg.dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
+        raise TrainError(f"dataset {cfg.dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
                        "or records, or larger --test-fraction / --val-fraction")
     sha = card_sha256(cfg.dataset)
     out = Path(cfg.out)
     ckpt_path = out / CHECKPOINT
     if not cfg.resume and ckpt_path.exists():
-        raise EcgError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+        raise TrainError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
     ckpt = _load_checkpoint(ckpt_path, cfg, sha) if cfg.resume else None
     device = setup_device(cfg.device)
     seed_everything(cfg.seed)
@@ -297,7 +294,7 @@ def load_run(run, device: torch.device):
     run = Path(run)
     path = run / CHECKPOINT
     if not path.is_file():
-        raise EcgError(f"{run} is not a training run (no {CHECKPOINT}): give the --out directory of `ecgtrain fit`")
+        raise TrainError(f"{run} is not a training run (no {CHECKPOINT}): give the --out directory of `ecgtrain fit`")
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     card = card_info(json.loads((run / RUN_CARD).read_text()))
     args = ckpt["args"]

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ecgrender.errors import EcgError
 from ecgrender.render import make_renderer
 from ecgrender.render.geometry import RenderSpec
 from ecgrender.sources.wfdbfiles import read_header, read_physical
 
 from .data import Standardize
 from .engine import autocast, load_run, setup_device
+from .errors import TrainError
 from .models import IMAGE_MODELS
 
 
@@ -25,7 +25,7 @@ def select_leads(signal: np.ndarray, names: list[str], card, record: str) -> np.
         return signal[:, [names.index(n) for n in want]]
     if signal.shape[1] == card.n_leads:
         return signal
-    raise EcgError(
+    raise TrainError(
         f"record {record} has leads {names}, the run's dataset has {card.n_leads} ({want}): "
         "give a record of the same database"
     )
@@ -38,7 +38,7 @@ def tile_windows(signal: np.ndarray, length: int, max_windows: int) -> tuple[np.
     if len(starts) > max_windows:
         starts = [starts[i] for i in np.linspace(0, len(starts) - 1, max_windows).round().astype(int)]
     if not starts:
-        raise EcgError(f"the record has no complete {length}-sample window without missing samples")
+        raise TrainError(f"the record has no complete {length}-sample window without missing samples")
     return np.stack([signal[s:s + length] for s in starts]), starts
 
 
@@ -50,7 +50,7 @@ def predict_record(run, record_path, device: str = "auto", max_windows: int = 60
     model, ckpt, card = load_run(run, dev)
     header = read_header(root, name)
     if card.fs and abs(float(header.fs) - float(card.fs)) > 1e-6:
-        raise EcgError(f"record {record_path} is sampled at {header.fs} Hz, the run's dataset at {card.fs} Hz: "
+        raise TrainError(f"record {record_path} is sampled at {header.fs} Hz, the run's dataset at {card.fs} Hz: "
                        "give a record of the same database")
     signal = select_leads(read_physical(root, name), list(header.sig_name), card, str(record_path))
     windows, starts = tile_windows(signal, card.window, max_windows)

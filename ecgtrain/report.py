@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgrender.errors import EcgError
 from shards.card import read_card
 
 from .data import Standardize, card_info, dist_info, make_batches, read_records
 from .engine import METRICS, load_run, predict_batches, setup_device
+from .errors import TrainError
 from .models import IMAGE_MODELS
 
 N_BOOTSTRAP = 1000
@@ -177,7 +177,7 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     dataset = Path(dataset or args["dataset"])
     data_card = card_info(read_card(dataset))
     if data_card.classes != card.classes:
-        raise EcgError(f"dataset {dataset} has classes {data_card.classes}, the run was trained on {card.classes}: "
+        raise TrainError(f"dataset {dataset} has classes {data_card.classes}, the run was trained on {card.classes}: "
                        "evaluate on a dataset with the same classes")
     image = args["model"] in IMAGE_MODELS
     prep = Standardize(image, image and dev.type == "cuda").to(dev)

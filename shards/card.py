@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import FORMAT_VERSION
 from .errors import DatasetError
-from .layout import CARD, SPLITS, commit, discard, is_dataset_file, shard_split, temp_path
+from .layout import CARD, SPLITS, is_dataset_file, shard_split, write_atomic
 
 _CHUNK = 1 << 20
 # Fields the caller supplies, with their JSON types; write_card adds format_version and files.
@@ -133,14 +133,7 @@ def write_card(root: str | Path, card: dict) -> dict:
         text = json.dumps(full, indent=2, sort_keys=True) + "\n"
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"card for {root} cannot be stored as JSON ({exc}): pass plain Python values") from exc
-    path = root / CARD
-    tmp = temp_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        commit(tmp, path)
-    except BaseException:
-        discard(tmp)
-        raise
+    write_atomic(root / CARD, text)
     return full
 
 

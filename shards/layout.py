@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import DatasetError
@@ -15,7 +18,6 @@ REFECG = "refecg.h5"
 IMAGES = "images"
 SPLITS = ("train", "val", "test")
 TEMP_SUFFIX = ".tmp"
-MANIFEST_COLUMNS = ("key", "database", "record", "patient", "start", "length", "fs", "label", "label_id", "split")
 SAMPLE_EXTENSIONS = ("cls", "json", "png")  # members of one sample, in the order a shard stores them
 
 _END_OF_ARCHIVE = 2 * tarfile.BLOCKSIZE  # a complete tar ends with two zero blocks
@@ -64,9 +66,10 @@ def check_shard_end(path: str | Path) -> None:
 
 
 def temp_path(path: str | Path) -> Path:
-    """The name a file is written under before it is complete: same directory, TEMP_SUFFIX appended."""
+    """A fresh name to write `path` under until it is complete: same directory, unique to this process
+    and call (pid and a random token), ending in TEMP_SUFFIX. Two writers never share a temp file."""
     path = Path(path)
-    return path.with_name(path.name + TEMP_SUFFIX)
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
 def is_dataset_file(rel: str) -> bool:
@@ -76,15 +79,44 @@ def is_dataset_file(rel: str) -> bool:
 
 
 def commit(tmp: Path, path: Path) -> None:
-    """Make the closed file `tmp` durable (fsync), then rename it to `path` in one atomic step."""
+    """Make the closed file `tmp` durable (fsync), rename it to `path` in one atomic step, and make the
+    rename durable (fsync of the directory)."""
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    fd = os.open(Path(path).parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def discard(tmp: Path) -> None:
     """Remove an unfinished temp file, if it exists."""
     Path(tmp).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Write `path` all at once: yields a temp path to write and close; on a clean exit it is committed
+    (fsync, rename), on an exception removed. A reader sees the old file, or the whole new one."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        commit(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write text (UTF-8) or bytes to `path` through `atomic_path`."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)

@@ -10,7 +10,14 @@ import webdataset as wds
 
 from .card import read_card
 from .errors import DatasetError
-from .layout import SAMPLE_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
+from .layout import (
+    SAMPLE_EXTENSIONS,
+    check_shard_end,
+    check_split,
+    shard_paths,
+    shard_split,
+)
+
 
 def split_shards(root: str | Path, split: str) -> list[tuple[str, int]]:
     """(absolute path, number of samples) of each shard of `split`, in order, as dataset.json lists them.

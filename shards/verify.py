@@ -8,6 +8,7 @@ import struct
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from itertools import zip_longest
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +21,6 @@ from .errors import DatasetError
 from .layout import (
     IMAGES,
     MANIFEST,
-    MANIFEST_COLUMNS,
     REFECG,
     SAMPLE_EXTENSIONS,
     SPLITS,
@@ -30,9 +30,9 @@ from .layout import (
     shard_paths,
     shard_split,
 )
+from .manifest import iter_manifest
 from .writer import PNG_SIGNATURE
 
-_INT_COLUMNS = ("start", "length", "label_id")
 _H5_BLOCK = 8192
 
 
@@ -86,26 +86,9 @@ def _check_listing(root: Path, files: dict, problems: _Problems) -> None:
             problems.append(f"{gap}: {split} shards are not numbered 0..{len(names) - 1}: a shard is missing")
 
 
-def _typed_row(raw: dict) -> dict:
-    row = {c: raw[c] for c in MANIFEST_COLUMNS}
-    for c in _INT_COLUMNS:
-        row[c] = int(row[c])
-    row["fs"] = float(row["fs"])
-    return row
-
-
 def _manifest_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line, typed row) of manifest.csv, streamed; DatasetError on missing columns or bad values."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or [])
-        if missing:
-            raise DatasetError(f"{MANIFEST}: lacks columns {sorted(missing)}: rebuild the dataset")
-        for line, raw in enumerate(reader, start=2):
-            try:
-                yield line, _typed_row(raw)
-            except (TypeError, ValueError) as exc:
-                raise DatasetError(f"{MANIFEST} line {line}: bad value ({exc}): rebuild the dataset") from exc
+    """(line, row as a dict) of manifest.csv, streamed; DatasetError on missing columns or bad values."""
+    return ((line, asdict(row)) for line, row in iter_manifest(path))
 
 
 def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | None:

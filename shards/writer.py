@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DatasetError
-from .layout import commit, discard, temp_path
+from .layout import atomic_path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_ZLIB_LEVEL = 1  # zlib level of the image data: fixed, so a given zlib gives the same bytes
@@ -108,14 +108,13 @@ def write_shard(path: str | Path, samples: Iterable[tuple]) -> int:
 
     Each sample becomes `{key}.cls` (label id in ASCII), `{key}.json` (the row), `{key}.png`, in that
     order, with fixed member metadata (mtime 0, uid/gid 0, no user names, mode 0644). The tar is written
-    to `path` + '.tmp' and renamed when complete, so an existing `path` is always a whole shard.
+    under a temporary name and renamed when complete, so an existing `path` is always a whole shard.
     Returns the number of samples written.
     """
     path = Path(path)
-    tmp = temp_path(path)
     count = 0
     seen: set[str] = set()
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as file, tarfile.open(fileobj=file, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for key, image, label_id, row in samples:
                 if key in seen:
@@ -129,8 +128,4 @@ def write_shard(path: str | Path, samples: Iterable[tuple]) -> int:
                 count += 1
             if count == 0:
                 raise DatasetError(f"shard {path} would be empty: give write_shard at least one sample")
-        commit(tmp, path)
-    except BaseException:
-        discard(tmp)
-        raise
     return count

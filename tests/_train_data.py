@@ -14,7 +14,8 @@ import numpy as np
 from ecgrender.render import make_renderer
 from ecgrender.render.geometry import RenderSpec
 from shards.card import write_card
-from shards.layout import MANIFEST, MANIFEST_COLUMNS, REFECG, SPLITS, shard_name
+from shards.layout import MANIFEST, REFECG, SPLITS, shard_name
+from shards.manifest import COLUMNS as MANIFEST_COLUMNS
 from shards.refecg import RefEcgWriter
 from shards.writer import write_shard
 

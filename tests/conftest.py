@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import synth  # noqa: E402
+import synth
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

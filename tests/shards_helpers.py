@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from shards.card import write_card
-from shards.layout import MANIFEST, MANIFEST_COLUMNS, REFECG, SPLITS, shard_name
+from shards.layout import MANIFEST, REFECG, SPLITS, shard_name
+from shards.manifest import COLUMNS as MANIFEST_COLUMNS
 from shards.refecg import RefEcgWriter
 from shards.writer import write_shard
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from buildutil import ecgrender, tree_bytes
 
 OPTIONS = ["--db", "demo", "--per-class", "6", "--renderer", "fast", "--shard-size", "5"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from buildutil import ecgrender
 
 from ecgrender.sources import demo_dir
-from buildutil import ecgrender
 
 
 def _fails(*args, expect):

@@ -11,9 +11,9 @@ import h5py
 import numpy as np
 import pytest
 import wfdb
+from buildutil import ecgrender, tree_bytes
 
 from ecgrender.sources import demo_dir
-from buildutil import ecgrender, tree_bytes
 
 SHARED_MITDB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mitdb"
 COMMON = ["--per-class", "12", "--renderer", "fast", "--jobs", "1", "--shard-size", "10"]

@@ -10,8 +10,8 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 import synth
+
 from ecgrender.errors import EcgError
 from ecgrender.fetch import fetch_database
 from ecgrender.sources import open_source

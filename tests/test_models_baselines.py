@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecgrender.errors import EcgError
+from ecgtrain.errors import TrainError
 from ecgtrain.models import IMAGE_MODELS, MODELS, build_model, default_weights
 from ecgtrain.models.refecg import feature_length
 
@@ -38,9 +38,9 @@ def test_refecg_layers_and_shapes_for_1000_samples():
 def test_refecg_other_lengths_and_bad_input():
     assert build_model("refecg", 3, input_length=2500).eval()(torch.randn(2, 1, 2500)).shape == (2, 3)
     model = build_model("refecg", 3)
-    with pytest.raises(EcgError, match=r"\(batch, 1, 1000\)"):
+    with pytest.raises(TrainError, match=r"\(batch, 1, 1000\)"):
         model(torch.randn(2, 1000))
-    with pytest.raises(EcgError, match="at least 63 samples"):
+    with pytest.raises(TrainError, match="at least 63 samples"):
         build_model("refecg", 3, input_length=50)
 
 
@@ -57,5 +57,5 @@ def test_model_names_and_defaults():
     (dict(name="refecg", num_classes=3, weights="imagenet"), "refecg has no ImageNet weights; pass --weights none"),
 ])
 def test_build_errors(kwargs, message):
-    with pytest.raises(EcgError, match=message):
+    with pytest.raises(TrainError, match=message):
         build_model(**kwargs)

@@ -5,11 +5,11 @@ import json
 import tarfile
 
 import pytest
+from shards_helpers import card_fields, make_dataset
 
 from shards import FORMAT_VERSION
 from shards.card import file_digest, read_card, summarize_card, write_card
 from shards.errors import DatasetError
-from shards_helpers import card_fields, make_dataset
 
 
 @pytest.fixture(scope="module")

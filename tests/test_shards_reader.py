@@ -5,10 +5,10 @@ import tarfile
 import numpy as np
 import pytest
 import webdataset as wds
+from shards_helpers import image_of, make_dataset
 
 from shards.errors import DatasetError
 from shards.reader import iter_samples, split_urls
-from shards_helpers import image_of, make_dataset
 
 SHARD = "images/train-000001.tar"
 

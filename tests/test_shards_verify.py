@@ -5,13 +5,20 @@ import tarfile
 
 import numpy as np
 import pytest
+from shards_helpers import (
+    LENGTH,
+    card_fields,
+    image_of,
+    make_dataset,
+    write_manifest,
+    write_refecg,
+)
 
 from shards.card import write_card
 from shards.layout import shard_name
 from shards.refecg import RefEcgWriter
 from shards.verify import verify_dataset
 from shards.writer import write_shard
-from shards_helpers import LENGTH, card_fields, image_of, make_dataset, write_manifest, write_refecg
 
 SHARD = "images/train-000001.tar"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import webdataset as wds
 from PIL import Image
+from shards_helpers import image_of, make_rows
 
 from shards.errors import DatasetError
 from shards.writer import encode_png, write_shard
-from shards_helpers import image_of, make_rows
 
 
 def samples(rows):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import synth
+
 from ecgrender.errors import EcgError
 from ecgrender.sources import DEFAULT_CLASSES, open_source
 from ecgrender.sources.incartdb import diagnosis_class

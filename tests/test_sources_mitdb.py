@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import synth
 import wfdb
 
-import synth
 from ecgrender.errors import EcgError
 from ecgrender.sources import DEFAULT_CLASSES, open_source
 

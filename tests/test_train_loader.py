@@ -7,7 +7,13 @@ import pytest
 import torch
 from _train_data import make_dataset
 
-from ecgtrain.data import IMAGENET_MEAN, IMAGENET_STD, ImageBatches, RefEcgBatches, Standardize
+from ecgtrain.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageBatches,
+    RefEcgBatches,
+    Standardize,
+)
 from shards.errors import DatasetError
 
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from ecgtrain.compare import compare_table
-from ecgtrain.report import bootstrap_accuracy, compute_metrics, plot_curves, record_votes
+from ecgtrain.report import (
+    bootstrap_accuracy,
+    compute_metrics,
+    plot_curves,
+    record_votes,
+)
 
 
 def test_metrics_on_known_predictions():

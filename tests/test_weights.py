@@ -15,7 +15,7 @@ import pytest
 import torch
 from torchvision.models import ResNet34_Weights, ResNet50_Weights, resnet34, resnet50
 
-from ecgrender.errors import EcgError
+from ecgtrain.errors import TrainError
 from ecgtrain.models import build_model
 from ecgtrain.models.weights import hub_cache_file
 
@@ -101,28 +101,28 @@ def test_whole_model_file_and_checkpoint_round_trip(tmp_path, imecgnet_file):
 
 def test_mismatched_and_unreadable_files_name_the_file(tmp_path, backbone_file, imecgnet_file):
     path = imecgnet_file[0]
-    with pytest.raises(EcgError, match=rf"{path.name} does not fit imecgnet \(3 classes, 12 leads\): .*shape mismatches"):
+    with pytest.raises(TrainError, match=rf"{path.name} does not fit imecgnet \(3 classes, 12 leads\): .*shape mismatches"):
         build_model("imecgnet", 3, n_leads=12, weights=path)
     small = tmp_path / "resnet34.pth"
     torch.save(resnet34(weights=None).state_dict(), small)
-    with pytest.raises(EcgError, match=rf"{small.name} does not fit a torchvision resnet50 backbone: missing"):
+    with pytest.raises(TrainError, match=rf"{small.name} does not fit a torchvision resnet50 backbone: missing"):
         build_model("imresnet50", 3, weights=small)
-    with pytest.raises(EcgError, match=rf"{backbone_file[0].name} does not fit refecg"):
+    with pytest.raises(TrainError, match=rf"{backbone_file[0].name} does not fit refecg"):
         build_model("refecg", 3, weights=backbone_file[0])
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a torch file")
-    with pytest.raises(EcgError, match=rf"cannot read weights file .*{junk.name}"):
+    with pytest.raises(TrainError, match=rf"cannot read weights file .*{junk.name}"):
         build_model("imresnet34", 3, weights=junk)
     not_state = tmp_path / "list.pth"
     torch.save([torch.zeros(1)], not_state)
-    with pytest.raises(EcgError, match="holds no state dict"):
+    with pytest.raises(TrainError, match="holds no state dict"):
         build_model("imresnet34", 3, weights=not_state)
-    with pytest.raises(EcgError, match=r"missing\.pth not found; pass --weights imagenet\|none\|PATH"):
+    with pytest.raises(TrainError, match=r"missing\.pth not found; pass --weights imagenet\|none\|PATH"):
         build_model("imresnet34", 3, weights=tmp_path / "missing.pth")
 
 
 def test_imagenet_unreachable_is_a_clear_error(offline_hub):
-    with pytest.raises(EcgError) as info:
+    with pytest.raises(TrainError) as info:
         build_model("imecgnet", 3, n_leads=12)  # image models default to imagenet
     message = str(info.value)
     assert "\n" not in message
@@ -137,7 +137,7 @@ def test_imagenet_http_error_is_a_clear_error(tmp_path, monkeypatch, http_dir):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _, base = http_dir  # serves nothing: 404
     monkeypatch.setattr(ResNet34_Weights.IMAGENET1K_V1.value, "url", f"{base}/resnet34-b627a593.pth")
-    with pytest.raises(EcgError, match=r"cannot get ImageNet weights for imresnet34 .*404.*--weights none"):
+    with pytest.raises(TrainError, match=r"cannot get ImageNet weights for imresnet34 .*404.*--weights none"):
         build_model("imresnet34", 3, weights="imagenet")
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import wfdb
+from synth import ecg_like
 
 from ecgrender.errors import EcgError
-from ecgrender.manifest import SPLITS, window_key
 from ecgrender.sources.base import RecordInfo, Scan, Source, Span
 from ecgrender.splits import assign_splits
-from ecgrender.windows import make_manifest, plan_windows
-from synth import ecg_like
+from ecgrender.windows import make_manifest, plan_windows, window_key
+from shards.layout import SPLITS
 
 FS = 360
 MITDB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mitdb"

@@ -11,12 +11,17 @@ import os
 from torch import nn
 from torchvision.models import resnet34, resnet50
 
-from ecgrender.errors import EcgError
+from ecgtrain.errors import TrainError
 from ecgtrain.models.imecgnet import ImECGnet
 from ecgtrain.models.refecg import RefECG
 from ecgtrain.models.resnets import im_resnet
 from ecgtrain.models.weights import (
-    difference, imagenet_state_dict, load_strict, mismatch, parse_weights, read_state_dict,
+    difference,
+    imagenet_state_dict,
+    load_strict,
+    mismatch,
+    parse_weights,
+    read_state_dict,
 )
 
 MODELS = ("imecgnet", "imresnet34", "imresnet50", "refecg")
@@ -42,16 +47,16 @@ def build_model(name: str, num_classes: int, n_leads: int | None = None,
     branches start from ImageNet's layer3/layer4.
     """
     if name not in MODELS:
-        raise EcgError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise TrainError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     if num_classes < 2:
-        raise EcgError(f"a classifier needs at least 2 classes, got {num_classes}; check the dataset's classes")
+        raise TrainError(f"a classifier needs at least 2 classes, got {num_classes}; check the dataset's classes")
     if name == "imecgnet" and (n_leads is None or n_leads < 1):
-        raise EcgError(f"imecgnet needs the number of leads (from dataset.json), got {n_leads}")
+        raise TrainError(f"imecgnet needs the number of leads (from dataset.json), got {n_leads}")
     source = parse_weights(default_weights(name) if weights is None else weights)
 
     if name == "refecg":
         if source == "imagenet":
-            raise EcgError("refecg has no ImageNet weights; pass --weights none or --weights PATH")
+            raise TrainError("refecg has no ImageNet weights; pass --weights none or --weights PATH")
         model = RefECG(num_classes, input_length)
         if source != "none":
             load_strict(model, read_state_dict(source), source, f"refecg ({num_classes} classes, L={input_length})")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecgrender.errors import EcgError
+from ecgtrain.errors import TrainError
 
 
 def _bn(channels: int) -> nn.BatchNorm1d:
@@ -39,7 +39,7 @@ class RefECG(nn.Module):
     def __init__(self, num_classes: int, input_length: int = 1000):
         super().__init__()
         if input_length < 63 or feature_length(input_length) < 1:
-            raise EcgError(
+            raise TrainError(
                 f"Ref-ECG needs windows of at least 63 samples, got {input_length}; "
                 "build the dataset with a longer window"
             )
@@ -64,7 +64,7 @@ class RefECG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != 1 or x.shape[2] != self.input_length:
-            raise EcgError(
+            raise TrainError(
                 f"Ref-ECG expects lead sums shaped (batch, 1, {self.input_length}), got {tuple(x.shape)}; "
                 "feed refecg.h5 windows of the length the model was built for"
             )

@@ -2,12 +2,12 @@
 
 - `imagenet`: torchvision's ImageNet weights (`IMAGENET1K_V1`) through its weights API; the file is
   downloaded once into the torch hub cache (`$TORCH_HOME/hub/checkpoints/`). When it cannot be had,
-  this stops with an `EcgError` naming `--weights none`, `--weights PATH` and the cache file; it never
+  this stops with an `TrainError` naming `--weights none`, `--weights PATH` and the cache file; it never
   falls back to random weights.
 - `none`: PyTorch's / the model's own initialisation.
 - PATH: a state dict file, either a torchvision ResNet backbone (its `fc` is ignored; the ECG layers
   start fresh) or a whole model saved by ecgtrain (a bare state dict or a checkpoint dict with a
-  `model` entry). Both are loaded strictly; a file that fits neither is an `EcgError` naming it.
+  `model` entry). Both are loaded strictly; a file that fits neither is an `TrainError` naming it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torchvision.models import ResNet34_Weights, ResNet50_Weights
 
-from ecgrender.errors import EcgError
+from ecgtrain.errors import TrainError
 
 IMAGENET = {"resnet34": ResNet34_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
 CHOICES = "--weights imagenet|none|PATH"
@@ -32,7 +32,7 @@ def parse_weights(weights: str | os.PathLike) -> str | Path:
         return weights
     path = Path(weights)
     if not path.is_file():
-        raise EcgError(f"weights file {path} not found; pass {CHOICES}")
+        raise TrainError(f"weights file {path} not found; pass {CHOICES}")
     return path
 
 
@@ -48,7 +48,7 @@ def imagenet_state_dict(arch: str, model_name: str) -> dict[str, torch.Tensor]:
         return weights.get_state_dict(progress=True, check_hash=True)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise EcgError(
+        raise TrainError(
             f"cannot get ImageNet weights for {model_name} from {weights.url} ({reason}); "
             f"pass --weights none to start from random weights, --weights PATH for a local state dict, "
             f"or put the downloaded file at {hub_cache_file(arch)}"
@@ -61,14 +61,14 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for a file that is not a state dict
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise EcgError(
+        raise TrainError(
             f"cannot read weights file {path} ({reason}); pass a file written by "
             f"torch.save(model.state_dict(), PATH) or an ecgtrain checkpoint"
         ) from exc
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
-        raise EcgError(
+        raise TrainError(
             f"weights file {path} holds no state dict (a mapping of names to tensors); pass a file "
             f"written by torch.save(model.state_dict(), PATH) or an ecgtrain checkpoint"
         )
@@ -108,9 +108,9 @@ def difference(model: nn.Module, state: dict[str, torch.Tensor], skip_fc: bool =
     return _compare(_shapes(model.state_dict(), skip_fc), _shapes(state, skip_fc))
 
 
-def mismatch(path: Path, what: str, found: str) -> EcgError:
+def mismatch(path: Path, what: str, found: str) -> TrainError:
     """The error for a weights file that does not fit the model being built."""
-    return EcgError(
+    return TrainError(
         f"weights file {path} does not fit {what}: {found}; pass the file saved for this "
         f"model, number of leads and classes, or {CHOICES}"
     )
