@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from naive_paper import render_naive  # noqa: E402
 
 from ecgrender.errors import EcgError  # noqa: E402
-from ecgrender.render import RENDERERS, make_renderer  # noqa: E402
+from ecgrender.render import make_renderer, renderer_names  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = 1000
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--n must be at least 1")
 
     renderers = {}
-    for name in RENDERERS:
+    for name in renderer_names():
         try:
             renderers[name] = make_renderer(name)
         except EcgError as exc:

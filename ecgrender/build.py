@@ -24,7 +24,7 @@ from .errors import EcgError
 from .extract import extract_windows
 from .render.geometry import PAPER
 from .render_shards import render_shards
-from .sources import DEFAULT_CLASSES, open_source
+from .sources import database_spec, open_source
 from .splits import assign_splits
 from .windows import make_manifest, plan_windows
 
@@ -133,7 +133,7 @@ def _plan(cfg: BuildConfig, source, scan, echo, progress: bool) -> tuple[list[Wi
             raise EcgError(f"manifest {cfg.manifest} names record {missing[0]} that {cfg.source} does not provide")
         echo(f"rebuilding {len(rows)} windows from {cfg.manifest}")
         return rows, classes
-    classes = cfg.classes or DEFAULT_CLASSES[cfg.db]
+    classes = cfg.classes or list(database_spec(cfg.db).default_classes)
     found = {span.label for record in scan.records for span in record.spans}
     unknown = [c for c in classes if c not in found]
     if cfg.classes and unknown:

@@ -13,7 +13,8 @@ from shards.layout import SPLITS
 
 from . import __version__
 from .errors import EcgError
-from .sources import DATABASES
+from .render import renderer_help, renderer_names
+from .sources import database_help, database_names
 
 
 def _csv_list(_ctx, _param, value):
@@ -55,7 +56,7 @@ def main():
 
 
 @main.command()
-@click.argument("db", type=click.Choice([d for d in DATABASES if d != "demo"]))
+@click.argument("db", type=click.Choice(database_names(fetchable=True)))
 @click.option("--dest", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory to download the database into (created).")
 @click.option("--records", callback=_csv_list, help="Comma-separated subset of records (default: all).")
@@ -63,7 +64,7 @@ def main():
               help="Base URL of a PhysioNet mirror laid out like https://physionet.org/files/ (default).")
 @one_line_errors
 def fetch(db, dest, records, mirror):
-    """Download PhysioNet database DB (mitdb, ptbdb, incartdb; release 1.0.0) with wfdb; resumes."""
+    """Download PhysioNet database DB (the release the toolkit reads) with wfdb; a rerun resumes."""
     from .fetch import fetch_database
 
     path = fetch_database(db, dest, records=records, base_url=mirror)
@@ -71,8 +72,8 @@ def fetch(db, dest, records, mirror):
 
 
 @main.command()
-@click.option("--db", required=True, type=click.Choice(DATABASES),
-              help="Database kind: its file layout, leads and label rules. 'demo' is the bundled MIT-BIH sample.")
+@click.option("--db", required=True, type=click.Choice(database_names()),
+              help=f"Database kind (its file layout, leads and label rules): {database_help()}.")
 @click.option("--source", type=click.Path(path_type=Path),
               help="WFDB database directory (as from `ecgrender fetch`). Not needed for --db demo.")
 @click.option("--out", required=True, type=click.Path(path_type=Path),
@@ -96,8 +97,8 @@ def fetch(db, dest, records, mirror):
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9, min_open=True),
               help="Share of windows for the validation split.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of window offsets, splits and order.")
-@click.option("--renderer", default="fast", show_default=True, type=click.Choice(["fast", "matplotlib"]),
-              help="'matplotlib' is the paper-faithful reference; 'fast' reproduces it much faster.")
+@click.option("--renderer", default="fast", show_default=True, type=click.Choice(renderer_names()),
+              help=f"How windows become images: {renderer_help()}.")
 @click.option("--shard-size", type=click.IntRange(min=1),
               help="Samples per shard (default: about 64 shards per split, 32 to 1,000 samples each).")
 @click.option("--manifest", type=click.Path(path_type=Path),
@@ -115,8 +116,6 @@ def build(backend, scheduler, **options):
     from .build import BuildConfig, build_dataset
 
     cfg = BuildConfig(**options)
-    if cfg.db != "demo" and cfg.source is None:
-        raise EcgError(f"--db {cfg.db} needs --source DIR (a WFDB database directory, e.g. from `ecgrender fetch`)")
     with _render_backend(backend, scheduler):
         build_dataset(cfg, echo=click.echo)
 

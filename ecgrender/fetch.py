@@ -1,15 +1,15 @@
 """`ecgrender fetch`: download a PhysioNet database (all records or a subset) with wfdb's downloader.
 
 wfdb's `dl_database` looks the version up on physionet.org's web pages, so it cannot be pointed at a
-mirror or a test server; this module pins the version, then uses wfdb's own pieces (`RECORDS`,
-`ANNOTATORS`, remote headers, `dl_pn_file`) against `base_url`, one file at a time with a progress
-bar. A rerun skips complete files and resumes partial ones (wfdb compares sizes).
+mirror or a test server; this module takes the release and the annotation files from the database's
+registered spec (sources/registry.py), then uses wfdb's own pieces (`RECORDS`, remote headers,
+`dl_pn_file`) against `base_url`, one file at a time with a progress bar. A rerun skips complete files
+and resumes partial ones (wfdb compares sizes).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import posixpath
 import urllib.request
 from pathlib import Path
@@ -18,10 +18,12 @@ import wfdb
 from tqdm import tqdm
 from wfdb.io import download
 
+from shards.layout import write_atomic
+
 from .errors import EcgError
+from .sources import database_names, database_spec
 
 PHYSIONET_URL = download.PN_INDEX_URL  # https://physionet.org/files/
-VERSIONS = {"mitdb": "1.0.0", "ptbdb": "1.0.0", "incartdb": "1.0.0"}
 PROBE_TIMEOUT_S = 30  # wfdb's own requests have no timeout: check the server answers first
 
 
@@ -36,28 +38,29 @@ def _index_url(base_url: str):
         wfdb.set_db_index_url(previous)
 
 
-def _files_of(pn_dir: str, record: str, annotators: list[str] | None) -> list[tuple[str, bool]]:
+def _files_of(pn_dir: str, record: str, annotators: tuple[str, ...]) -> list[tuple[str, bool]]:
     """(path relative to the database, required) for a record: header, signal files, annotations."""
     subdir, base = posixpath.split(record)
     header = wfdb.rdheader(base, pn_dir=posixpath.join(pn_dir, subdir) if subdir else pn_dir)
     files = [(f"{record}.hea", True)]
     files += [(posixpath.join(subdir, f), True) for f in dict.fromkeys(header.file_name or [])]
-    files += [(f"{record}.{ext}", False) for ext in annotators or []]
+    files += [(f"{record}.{ext}", False) for ext in annotators]
     return files
 
 
 def fetch_database(db: str, dest: Path | str, records: list[str] | None = None,
                    base_url: str | None = None, progress: bool = True) -> Path:
-    """Download database `db` (mitdb, ptbdb, incartdb) into `dest` and return `dest`.
+    """Download registered database `db` (its spec's release and annotators) into `dest`; returns `dest`.
 
     `records` restricts the download to those record names; `base_url` replaces
     https://physionet.org/files/ (a mirror). `dest` gets a RECORDS file listing what was fetched, so
     it can be given to `ecgrender build --source`.
     """
-    if db not in VERSIONS:
-        raise EcgError(f"cannot fetch {db!r}: choose one of {', '.join(VERSIONS)}")
+    spec = database_spec(db)
+    if not spec.fetchable:
+        raise EcgError(f"cannot fetch {db!r}: it ships with the toolkit; fetch one of {', '.join(database_names(True))}")
     base_url = base_url or PHYSIONET_URL
-    pn_dir = f"{db}/{VERSIONS[db]}"
+    pn_dir = f"{db}/{spec.version}"
     url = posixpath.join(base_url.rstrip("/"), pn_dir) + "/"
     dest = Path(dest)
     try:
@@ -71,9 +74,8 @@ def fetch_database(db: str, dest: Path | str, records: list[str] | None = None,
                     raise EcgError(f"record {unknown[0]!r} is not in {db} at {url}: fix --records "
                                    f"(e.g. {available[0]!r})")
             wanted = list(dict.fromkeys(records)) if records is not None else available
-            annotators = download.get_annotators(pn_dir, "all")
             files = [f for rec in tqdm(wanted, desc=f"{db}: headers", unit="record", disable=not progress)
-                     for f in _files_of(pn_dir, rec, annotators)]
+                     for f in _files_of(pn_dir, rec, spec.annotators)]
             dest.mkdir(parents=True, exist_ok=True)
             for rel, required in tqdm(files, desc=f"{db}: files", unit="file", disable=not progress):
                 subdir, name = posixpath.split(rel)
@@ -89,8 +91,5 @@ def fetch_database(db: str, dest: Path | str, records: list[str] | None = None,
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise EcgError(f"cannot download {db} from {url} ({type(exc).__name__}: {detail}); check the network, "
                        f"or use a local copy of the database with --source") from None
-    records_file = dest / "RECORDS"
-    tmp = records_file.with_name("RECORDS.tmp")
-    tmp.write_text("".join(f"{r}\n" for r in wanted))
-    os.replace(tmp, records_file)
+    write_atomic(dest / "RECORDS", "".join(f"{r}\n" for r in wanted))
     return dest

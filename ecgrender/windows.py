@@ -256,6 +256,95 @@ def _extremes(sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(finite, sig, np.inf).min(axis=0), np.where(finite, sig, -np.inf).max(axis=0)
 
 
+@dataclass
+class _Survey:
+    """Which spans can hold a window, and what the summary says about the rest."""
+
+    jobs: list[_SpanJob] = field(default_factory=list)
+    ignored: Counter = field(default_factory=Counter)  # label not in classes -> spans
+    short: Counter = field(default_factory=Counter)  # class -> spans shorter than the window
+    without: dict[str, str] = field(default_factory=dict)  # record -> why it has no window
+    longest: tuple[int, str, float] = (0, "", 0.0)  # (samples, record, fs) of the longest kept span
+
+
+def _survey(scan: Scan, classes: list[str], window: int, gap: int) -> _Survey:
+    """One _SpanJob per span of a kept class that holds at least one window (records sorted by name)."""
+    keep = set(classes)
+    survey = _Survey()
+    for record in sorted(scan.records, key=lambda r: r.name):
+        spans = [s for s in record.spans if s.label in keep]
+        survey.ignored.update(s.label for s in record.spans if s.label not in keep)
+        if not spans:
+            labels = sorted({s.label for s in record.spans})
+            survey.without[record.name] = (
+                f"no span of classes {','.join(classes)} (labels: {','.join(labels) or 'none'})"
+            )
+            continue
+        _check_spans(record, spans)
+        fits = [(i, s) for i, s in enumerate(record.spans) if s.label in keep and s.end - s.start >= window]
+        survey.short.update(s.label for s in spans if s.end - s.start < window)
+        best = max(s.end - s.start for s in spans)
+        survey.longest = max(survey.longest, (best, record.name, record.fs))
+        if not fits:
+            survey.without[record.name] = f"too short: longest span {best} samples < window {window}"
+            continue
+        survey.jobs += [_SpanJob(record, i, s, (s.end - s.start - window) // gap + 1) for i, s in fits]
+    return survey
+
+
+def _nothing_fits(scan: Scan, classes: list[str], window: int, survey: _Survey) -> EcgError:
+    """The error for a scan where no span can hold a window: no span of the classes, or all too short."""
+    best, name, fs = survey.longest
+    if best == 0:
+        found = sorted(survey.ignored)
+        return EcgError(
+            f"{scan.database}: no record has a span labelled {','.join(classes)} (labels found: "
+            f"{','.join(found) or 'none'}): check --classes or --labels"
+        )
+    return EcgError(
+        f"{scan.database}: window of {window} samples is longer than every record and labelled span "
+        f"(longest: {best} samples = {best / fs:.2f} s in record {name}): choose a smaller --window"
+    )
+
+
+def _record_signal(source: Source, record: RecordInfo) -> np.ndarray:
+    """The record's signal, checked against the shape its header announced."""
+    sig = np.asarray(source.read_signal(record.name))
+    if sig.ndim != 2 or sig.shape != (record.n_samples, len(record.leads)):
+        raise EcgError(
+            f"record {record.name}: signal has shape {sig.shape} but the header says "
+            f"({record.n_samples}, {len(record.leads)}): the record files disagree; re-copy the record"
+        )
+    return sig
+
+
+def _draw_records(source: Source, survey: _Survey, window: int, gap: int, seed: int, progress: bool):
+    """Draw every span's target windows, reading each record once; returns (windows, rejected, used)."""
+    by_record: dict[str, list[_SpanJob]] = {}
+    for j in survey.jobs:
+        by_record.setdefault(j.record.name, []).append(j)
+    windows: list[Candidate] = []
+    rejected: Counter = Counter()
+    used = []
+    for name, record_jobs in tqdm(by_record.items(), desc="plan windows", unit="record", disable=not progress):
+        record = record_jobs[0].record
+        wanted = [j for j in record_jobs if j.target > 0]
+        if not wanted:
+            survey.without[name] = "the per-class budget gave it no windows"
+            continue
+        sig = _record_signal(source, record)
+        lo, hi = _extremes(sig)
+        before = len(windows)
+        for j in wanted:
+            for start in _draw_span(j, sig, window, gap, seed, lo, hi, rejected):
+                windows.append(Candidate(name, record.patient, int(start), j.span.label, float(record.fs)))
+        if len(windows) == before:
+            survey.without[name] = "every drawn window failed the quality checks"
+        else:
+            used.append(name)
+    return windows, rejected, used
+
+
 def plan_windows(
     source: Source,
     scan: Scan,
@@ -280,71 +369,13 @@ def plan_windows(
     if not scan.records:
         raise EcgError(f"{scan.database}: no usable records to draw windows from; see the records left out above")
     gap = window - math.floor(max_overlap * window)  # least distance between two starts of a record
-    keep = set(classes)
-    jobs: list[_SpanJob] = []
-    ignored: Counter = Counter()
-    short: Counter = Counter()
-    without: dict[str, str] = {}
-    longest = (0, "", 0.0)
-    for record in sorted(scan.records, key=lambda r: r.name):
-        spans = [s for s in record.spans if s.label in keep]
-        ignored.update(s.label for s in record.spans if s.label not in keep)
-        if not spans:
-            labels = sorted({s.label for s in record.spans})
-            without[record.name] = f"no span of classes {','.join(classes)} (labels: {','.join(labels) or 'none'})"
-            continue
-        _check_spans(record, spans)
-        fits = [(i, s) for i, s in enumerate(record.spans) if s.label in keep and s.end - s.start >= window]
-        short.update(s.label for s in spans if s.end - s.start < window)
-        best = max(s.end - s.start for s in spans)
-        longest = max(longest, (best, record.name, record.fs))
-        if not fits:
-            without[record.name] = f"too short: longest span {best} samples < window {window}"
-            continue
-        for i, s in fits:
-            jobs.append(_SpanJob(record, i, s, (s.end - s.start - window) // gap + 1))
-    if not jobs:
-        if longest[0] == 0:
-            found = sorted(ignored)
-            raise EcgError(
-                f"{scan.database}: no record has a span labelled {','.join(classes)} (labels found: "
-                f"{','.join(found) or 'none'}): check --classes or --labels"
-            )
-        best, name, fs = longest
-        raise EcgError(
-            f"{scan.database}: window of {window} samples is longer than every record and labelled span "
-            f"(longest: {best} samples = {best / fs:.2f} s in record {name}): choose a smaller --window"
-        )
-    targets = _budget(jobs, classes, per_class, spacing_per_class, seed)
+    survey = _survey(scan, classes, window, gap)
+    if not survey.jobs:
+        raise _nothing_fits(scan, classes, window, survey)
+    targets = _budget(survey.jobs, classes, per_class, spacing_per_class, seed)
     if not any(targets.values()):
         raise EcgError(f"{scan.database}: spacing {spacing} leaves no window in any span: choose a smaller --spacing")
-    by_record: dict[str, list[_SpanJob]] = {}
-    for j in jobs:
-        by_record.setdefault(j.record.name, []).append(j)
-    windows: list[Candidate] = []
-    rejected: Counter = Counter()
-    used = []
-    for name, record_jobs in tqdm(by_record.items(), desc="plan windows", unit="record", disable=not progress):
-        record = record_jobs[0].record
-        wanted = [j for j in record_jobs if j.target > 0]
-        if not wanted:
-            without[name] = "the per-class budget gave it no windows"
-            continue
-        sig = np.asarray(source.read_signal(name))
-        if sig.ndim != 2 or sig.shape != (record.n_samples, len(record.leads)):
-            raise EcgError(
-                f"record {name}: signal has shape {sig.shape} but the header says "
-                f"({record.n_samples}, {len(record.leads)}): the record files disagree; re-copy the record"
-            )
-        lo, hi = _extremes(sig)
-        before = len(windows)
-        for j in wanted:
-            for start in _draw_span(j, sig, window, gap, seed, lo, hi, rejected):
-                windows.append(Candidate(name, record.patient, int(start), j.span.label, float(record.fs)))
-        if len(windows) == before:
-            without[name] = "every drawn window failed the quality checks"
-        else:
-            used.append(name)
+    windows, rejected, used = _draw_records(source, survey, window, gap, seed, progress)
     if not windows:
         raise EcgError(
             f"{scan.database}: every drawn window failed the quality checks "
@@ -360,9 +391,9 @@ def plan_windows(
         targets=targets,
         rejected={r: rejected[r] for r in REASONS},
         records_used=used,
-        records_without_windows=sorted(without.items()),
-        ignored_labels=dict(ignored),
-        short_spans={c: short[c] for c in classes if short[c]},
+        records_without_windows=sorted(survey.without.items()),
+        ignored_labels=dict(survey.ignored),
+        short_spans={c: survey.short[c] for c in classes if survey.short[c]},
     )
 
 

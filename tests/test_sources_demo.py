@@ -12,7 +12,7 @@ import numpy as np
 import wfdb
 
 import ecgrender
-from ecgrender.sources import DEFAULT_CLASSES, demo_dir, open_source
+from ecgrender.sources import database_spec, demo_dir, open_source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_demo_covers_every_default_class_across_patients():
     assert scan.database == "demo" and scan.excluded == []
     assert all(r.leads and len(r.leads) == 2 and r.fs == 360.0 for r in scan.records)
     seconds = _class_records(scan)
-    assert set(DEFAULT_CLASSES["demo"]) <= set(seconds)
+    assert set(list(database_spec("demo").default_classes)) <= set(seconds)
     min_patients = {"N": 3, "B": 3, "T": 3, "AFIB": 2}  # AFIB: only 201 and 203 are available
     for label, n in min_patients.items():
         enough = [p for p, sec in seconds[label].items() if sec >= 20]  # >= 7 windows of 1000 samples

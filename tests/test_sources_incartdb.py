@@ -8,7 +8,7 @@ import pytest
 import synth
 
 from ecgrender.errors import EcgError
-from ecgrender.sources import DEFAULT_CLASSES, open_source
+from ecgrender.sources import database_spec, open_source
 from ecgrender.sources.incartdb import diagnosis_class
 
 # The six `<diagnoses>` texts found in the 75 INCART headers.
@@ -24,7 +24,7 @@ REAL_DIAGNOSES = {
 
 def test_mapping_covers_the_real_diagnoses():
     assert {d: diagnosis_class(d) for d in REAL_DIAGNOSES} == REAL_DIAGNOSES
-    assert set(REAL_DIAGNOSES.values()) == set(DEFAULT_CLASSES["incartdb"])
+    assert set(REAL_DIAGNOSES.values()) == set(list(database_spec("incartdb").default_classes))
 
 
 def test_labels_patients_and_exclusions(synth_incartdb):

@@ -9,7 +9,7 @@ import synth
 import wfdb
 
 from ecgrender.errors import EcgError
-from ecgrender.sources import DEFAULT_CLASSES, open_source
+from ecgrender.sources import database_spec, open_source
 
 
 def _by_name(scan):
@@ -29,7 +29,7 @@ def test_rhythm_spans_patients_and_paced_exclusion(synth_mitdb):
         assert rec.n_samples == sum(int(round(sec * 360)) for _, sec in episodes)
     assert records["202"].patient == "201" and records["201"].patient == "201"
     assert records["106"].patient == "106"
-    assert DEFAULT_CLASSES["mitdb"] == ["N", "AFIB", "B", "T"]
+    assert list(database_spec("mitdb").default_classes) == ["N", "AFIB", "B", "T"]
 
 
 def test_signal_is_float32_physical_units(synth_mitdb):

@@ -9,7 +9,7 @@ import synth
 import wfdb
 
 from ecgrender.errors import EcgError
-from ecgrender.sources import DEFAULT_CLASSES, demo_dir, open_source
+from ecgrender.sources import database_spec, demo_dir, open_source
 from ecgrender.sources.ptbdb import diagnostic_class
 
 # Every `Reason for admission` value in the 549 PTB headers and its PhysioNet class.
@@ -33,7 +33,7 @@ REAL_REASONS = {
 
 def test_every_real_reason_maps_to_one_of_the_nine_classes():
     assert {r: diagnostic_class(r) for r in REAL_REASONS} == REAL_REASONS
-    assert set(REAL_REASONS.values()) == set(DEFAULT_CLASSES["ptbdb"]) and len(DEFAULT_CLASSES["ptbdb"]) == 9
+    assert set(REAL_REASONS.values()) == set(list(database_spec("ptbdb").default_classes)) and len(list(database_spec("ptbdb").default_classes)) == 9
     assert diagnostic_class("n/a") is None
 
 

@@ -9,15 +9,12 @@ area averaging (`Image.BOX`). docs/rendering.md lists every number.
 
 from __future__ import annotations
 
-import matplotlib as mpl
-import matplotlib.style
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from PIL import Image
 
 from ..errors import EcgError
 from .geometry import PAPER, RenderSpec, plot_series
+from .registry import register_renderer
 
 # rcParams read while drawing (not stored on the artists): pinned to matplotlib's defaults so a
 # user's matplotlibrc cannot change the stored images.
@@ -41,12 +38,18 @@ def to_stored_image(rgba: np.ndarray, spec: RenderSpec = PAPER) -> np.ndarray:
     return np.asarray(frame.convert("L").resize((spec.out_w, spec.out_h), Image.BOX))
 
 
+@register_renderer("matplotlib", "the paper's pipeline: a matplotlib line plot at 600 dpi, reduced to 314 x 384")
 class MatplotlibRenderer:
     """Render windows with a reused matplotlib Figure and Agg canvas (one instance per worker)."""
 
     name = "matplotlib"
 
     def __init__(self, spec: RenderSpec = PAPER):
+        import matplotlib as mpl  # here, not at module level: listing the renderers stays cheap
+        import matplotlib.style
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
         if (spec.resample, spec.grey) != (PAPER.resample, PAPER.grey):
             raise EcgError(
                 f"the matplotlib renderer converts with {PAPER.grey!r} and resamples with {PAPER.resample!r}, "
@@ -77,6 +80,7 @@ class MatplotlibRenderer:
                 f"{spec.frame_w}x{spec.frame_h}: report this matplotlib version as unsupported"
             )
         self._fig, self._canvas, self._ax, self._line = fig, canvas, ax, line
+        self._rc_context = mpl.rc_context
         self._x = np.empty(0)
 
     def _draw(self, window) -> np.ndarray:
@@ -84,7 +88,7 @@ class MatplotlibRenderer:
         y = plot_series(window)
         if self._x.size != y.size:
             self._x = np.arange(y.size, dtype=np.float64)
-        with mpl.rc_context(_DRAW_RC):
+        with self._rc_context(_DRAW_RC):
             self._line.set_data(self._x, y)
             self._ax.relim()
             self._ax.autoscale_view()

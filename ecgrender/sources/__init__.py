@@ -1,31 +1,25 @@
 """WFDB database adapters: `open_source(db, source_dir)` -> a `Source` listing records, leads, fs,
-patients and labelled spans, and reading signals in physical units."""
+patients and labelled spans, and reading signals in physical units.
+
+Each adapter module registers its Source class with `@register_database` (registry.py); importing the
+modules below is what registers them. Adding a database: docs/extending.md.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import EcgError
-from . import incartdb, mitdb, ptbdb
+from . import demo, incartdb, mitdb, ptbdb  # noqa: F401  (importing an adapter registers it)
 from .base import RecordInfo, Scan, Source, Span
-from .demo import DemoSource, demo_dir
+from .demo import demo_dir
 from .labels import check_known, read_labels_csv
+from .registry import DatabaseSpec, database_help, database_names, database_spec
 
-DATABASES = ("mitdb", "ptbdb", "incartdb", "demo")
-DEFAULT_CLASSES: dict[str, list[str]] = {
-    "mitdb": list(mitdb.DEFAULT_CLASSES),
-    "ptbdb": list(ptbdb.DEFAULT_CLASSES),
-    "incartdb": list(incartdb.DEFAULT_CLASSES),
-    "demo": list(mitdb.DEFAULT_CLASSES),
-}
-_SOURCES = {
-    "mitdb": mitdb.MitdbSource,
-    "ptbdb": ptbdb.PtbdbSource,
-    "incartdb": incartdb.IncartdbSource,
-    "demo": DemoSource,
-}
-
-__all__ = ["DATABASES", "DEFAULT_CLASSES", "RecordInfo", "Scan", "Source", "Span", "demo_dir", "open_source"]
+__all__ = [
+    "DatabaseSpec", "RecordInfo", "Scan", "Source", "Span", "database_help", "database_names", "database_spec",
+    "demo_dir", "open_source",
+]
 
 
 def open_source(
@@ -34,17 +28,16 @@ def open_source(
     records: list[str] | None = None,
     labels_csv: Path | str | None = None,
 ) -> Source:
-    """Open a database folder (`source_dir=None` only for `demo`: the bundled sample).
+    """Open a database folder (`source_dir=None` only for databases that ship with the toolkit: `demo`).
 
     `records` selects a subset (unknown names are an error); `labels_csv` is a record,label CSV whose
     labels win over the database's own (its records must exist in the source).
     """
-    if db not in _SOURCES:
-        raise EcgError(f"unknown database {db!r}: choose one of {', '.join(DATABASES)}")
-    if source_dir is None and db != "demo":
-        raise EcgError(f"--source is required for {db}: give the folder holding its WFDB files")
+    spec = database_spec(db)
+    if source_dir is None and spec.fetchable:
+        raise EcgError(f"--db {db} needs --source DIR: the folder holding its WFDB files (e.g. from `ecgrender fetch {db}`)")
     labels = read_labels_csv(labels_csv) if labels_csv is not None else {}
-    source = _SOURCES[db](source_dir, records=records, labels=labels)
+    source = spec.source(source_dir, records=records, labels=labels)
     if labels:
         check_known(labels, source.all_records, labels_csv, db)
     return source

@@ -44,8 +44,8 @@ class Source(abc.ABC):
     Subclasses implement `scan` (headers, annotations, labels) and `read_signal`.
     """
 
-    database: str = ""
-    version: str = "1.0.0"  # the PhysioNet release whose layout and conventions the adapter reads
+    database: str = ""  # set by @register_database (registry.py) from the database's spec
+    version: str = ""
 
     @abc.abstractmethod
     def scan(self) -> Scan:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .mitdb import MitdbSource
+from .mitdb import DEFAULT_CLASSES, MitdbSource
+from .registry import register_database
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -14,11 +15,10 @@ def demo_dir() -> Path:
     return DEMO_DIR
 
 
+@register_database("demo", title="bundled sample: 7 MIT-BIH excerpts (no --source needed)",
+                   version="mitdb 1.0.0 excerpts (bundled)", default_classes=DEFAULT_CLASSES, fetchable=False)
 class DemoSource(MitdbSource):
     """`--db demo`: the MIT-BIH excerpts under `<demo>/mitdb`, labelled by rhythm like mitdb."""
-
-    database = "demo"
-    version = "mitdb 1.0.0 excerpts (bundled)"
 
     def __init__(self, root: Path | str | None = None, records=None, labels=None):
         super().__init__(Path(root or demo_dir()) / "mitdb", records=records, labels=labels)

@@ -6,6 +6,7 @@ import re
 
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Span
+from .registry import register_database
 from .wfdbfiles import DirectorySource, read_header
 
 DEFAULT_CLASSES = [
@@ -47,10 +48,11 @@ def diagnosis_class(diagnoses: str) -> str | None:
     return DIAGNOSES_TO_CLASS.get(" ".join(diagnoses.lower().split()))
 
 
+@register_database("incartdb", title="St.-Petersburg INCART 12-lead Arrhythmia Database", version="1.0.0",
+                   default_classes=DEFAULT_CLASSES, annotators=("atr",))
 class IncartdbSource(DirectorySource):
     """Records `I01`..`I75` in one folder, 12 leads at 257 Hz; one whole-record span per record."""
 
-    database = "incartdb"
 
     def scan(self) -> Scan:
         """Headers and labels: labels CSV first, else the mapped `<diagnoses>`; records without one left out."""

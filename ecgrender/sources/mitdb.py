@@ -7,6 +7,7 @@ import wfdb
 
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Span
+from .registry import register_database
 from .wfdbfiles import DirectorySource, read_header
 
 DEFAULT_CLASSES = ["N", "AFIB", "B", "T"]
@@ -31,10 +32,10 @@ def rhythm_spans(samples: np.ndarray, symbols: list[str], aux_notes: list[str], 
     return spans
 
 
+@register_database("mitdb", title="MIT-BIH Arrhythmia Database", version="1.0.0", default_classes=DEFAULT_CLASSES,
+                   annotators=("atr",))
 class MitdbSource(DirectorySource):
     """Records `NNN` in one folder, 2 leads at 360 Hz; labels per rhythm episode."""
-
-    database = "mitdb"
 
     def patient(self, name: str) -> str:
         """Patient id: the record name, except 202 which is the subject of 201."""

@@ -6,6 +6,7 @@ import re
 
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Span
+from .registry import register_database
 from .wfdbfiles import DirectorySource, read_header
 
 DEFAULT_CLASSES = [
@@ -57,10 +58,10 @@ def diagnostic_class(reason: str) -> str | None:
     return REASON_TO_CLASS.get(" ".join(reason.lower().split()))
 
 
+@register_database("ptbdb", title="PTB Diagnostic ECG Database", version="1.0.0", default_classes=DEFAULT_CLASSES)
 class PtbdbSource(DirectorySource):
     """Records `patientNNN/sNNNN_re`; patient = the folder; one whole-record span per record."""
 
-    database = "ptbdb"
     record_pattern = "*/*.hea"
 
     def scan(self) -> Scan:
