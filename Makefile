@@ -24,6 +24,8 @@ demo: setup
 	$(BIN)/ecgtrain compare $(OUT)/run-refecg
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -131,7 +131,7 @@ def assign_splits(
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EcgError(f"seed {seed!r} must be a non-negative integer: fix --seed")
     fractions = _fractions(test_fraction, val_fraction)
-    candidates = list(getattr(plan_or_candidates, "windows", plan_or_candidates))
+    candidates = list(plan_or_candidates.windows if isinstance(plan_or_candidates, WindowPlan) else plan_or_candidates)
     if not candidates:
         raise EcgError("no windows to split: the window plan is empty")
     labels = [c.label for c in candidates]

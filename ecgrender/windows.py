@@ -38,7 +38,7 @@ def window_key(record: str, start: int) -> str:
 
 def seeded_rng(seed: int, *names: str) -> np.random.Generator:
     """A generator that depends only on `seed` and `names` (e.g. a record name), never on call order."""
-    words = []
+    words: list[int] = []
     for name in names:
         digest = hashlib.sha256(name.encode()).digest()
         words.extend(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
@@ -410,7 +410,7 @@ def make_manifest(
     if bad:
         raise EcgError(f"unknown split names {bad}: use {', '.join(SPLITS)}")
     ids = {c: i for i, c in enumerate(classes)}
-    rows = {s: [] for s in SPLITS}
+    rows: dict[str, list[Window]] = {s: [] for s in SPLITS}
     for cand, split in sorted(zip(plan.windows, splits), key=lambda p: (p[0].record, p[0].start)):
         if cand.label not in ids:
             raise EcgError(f"record {cand.record}: label {cand.label!r} is not in classes {classes}")

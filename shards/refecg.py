@@ -75,8 +75,11 @@ class RefEcgWriter:
         self._keys[split][start : start + n] = [str(k) for k in keys]
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        file = self._file
+        if file is None:
+            return
         if exc_type is not None:
-            self._file.close()
+            file.close()
             discard(self._tmp)
             return
         try:
@@ -87,13 +90,13 @@ class RefEcgWriter:
                         f"{self.path}: {missing.size} {split} rows never written (first: row {missing[0]}); "
                         f"every manifest window needs a put"
                     )
-                group = self._file[split]
+                group = file[split]
                 group.create_dataset("y", data=self._y[split])
                 group.create_dataset("key", data=self._keys[split], dtype=KEY_DTYPE)
-            self._file.close()
+            file.close()
             commit(self._tmp, self.path)
         except BaseException:
-            self._file.close()
+            file.close()
             discard(self._tmp)
             raise
 

@@ -18,7 +18,7 @@ from .registry import register_renderer
 
 # rcParams read while drawing (not stored on the artists): pinned to matplotlib's defaults so a
 # user's matplotlibrc cannot change the stored images.
-_DRAW_RC = {
+_DRAW_RC: dict = {
     "path.simplify": True,
     "path.simplify_threshold": 1.0 / 9.0,
     "path.snap": True,
@@ -35,7 +35,7 @@ def to_stored_image(rgba: np.ndarray, spec: RenderSpec = PAPER) -> np.ndarray:
         )
     # Zero-copy view of the RGBA buffer; "L" from RGBA ignores alpha (the canvas is opaque).
     frame = Image.frombuffer("RGBA", (spec.frame_w, spec.frame_h), np.ascontiguousarray(rgba), "raw", "RGBA", 0, 1)
-    return np.asarray(frame.convert("L").resize((spec.out_w, spec.out_h), Image.BOX))
+    return np.asarray(frame.convert("L").resize((spec.out_w, spec.out_h), Image.Resampling.BOX))
 
 
 @register_renderer("matplotlib", "the paper's pipeline: a matplotlib line plot at 600 dpi, reduced to 314 x 384")

@@ -36,8 +36,9 @@ def open_source(
     spec = database_spec(db)
     if source_dir is None and spec.fetchable:
         raise EcgError(f"--db {db} needs --source DIR: the folder holding its WFDB files (e.g. from `ecgrender fetch {db}`)")
-    labels = read_labels_csv(labels_csv) if labels_csv is not None else {}
+    if labels_csv is None:
+        return spec.source(source_dir, records=records, labels={})
+    labels = read_labels_csv(labels_csv)
     source = spec.source(source_dir, records=records, labels=labels)
-    if labels:
-        check_known(labels, source.all_records, labels_csv, db)
+    check_known(labels, source.all_records, labels_csv, db)
     return source

@@ -70,10 +70,11 @@ class IncartdbSource(DirectorySource):
                 excluded.append((name, "no <diagnoses> in header"))
                 continue
             else:
-                label = diagnosis_class(diagnoses)
-                if label is None:
+                mapped = diagnosis_class(diagnoses)
+                if mapped is None:
                     raise EcgError(f"record {name}: unknown '<diagnoses> {diagnoses}' in {hea}; "
                                    "label it with --labels FILE.csv")
+                label = mapped
             n = int(header.sig_len)
             records.append(RecordInfo(name, f"patient{int(patient):02d}", list(header.sig_name),
                                       float(header.fs), n, [Span(0, n, label)]))

@@ -80,10 +80,11 @@ class PtbdbSource(DirectorySource):
                 if reason.lower() == NO_DIAGNOSIS:
                     excluded.append((name, "no diagnosis (Reason for admission: n/a)"))
                     continue
-                label = diagnostic_class(reason)
-                if label is None:
+                mapped = diagnostic_class(reason)
+                if mapped is None:
                     raise EcgError(f"record {name}: unknown 'Reason for admission: {reason}' in {hea}; "
                                    "label it with --labels FILE.csv")
+                label = mapped
             if "/" not in name:
                 raise EcgError(f"ptbdb record {name!r} is not inside a patientNNN folder; "
                                "point --source at the folder holding patient001, patient002, ...")
