@@ -1,15 +1,19 @@
-"""Train/val/test assignment by patient, record or window, stratified by class as far as groups allow.
+"""Train/val/test assignment by patient, record, window, time, or an explicit record list.
 
-In patient and record mode every window of a group goes to one split (no leakage); groups are
-placed greedily, those holding the largest share of the classes first, each into the split whose
-class deficit it fills best. Window mode splits each class's windows at random (the paper's
-setting). The rules are documented in docs/windows.md.
+In patient and record mode every window of a group goes to one split; groups are placed greedily,
+those holding the largest share of the classes first, each into the split whose class deficit it
+fills best. Window mode splits each class's windows at random; time mode gives the earliest windows
+of each labelled span to train, then val, then test. In every mode no two windows of different
+splits share a sample: windows that would are dropped (None) and counted. The rules are documented
+in docs/windows.md.
 """
 
 from __future__ import annotations
 
+import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -19,14 +23,24 @@ from shards.layout import SPLITS
 from .errors import EcgError
 from .windows import Candidate, WindowPlan, seeded_rng
 
-SPLIT_BY = ("patient", "record", "window")
+SPLIT_BY = ("patient", "record", "window", "time", "file")  # "file": --split-file (read_split_file)
+_PRIORITY = {"train": 0, "val": 1, "test": 2}  # which window stays when two of different splits overlap
 
 
 class SplitResult(NamedTuple):
-    """`splits[i]` is the split of window i of the plan; `warnings` are one-line messages."""
+    """`splits[i]` is the split of window i of the plan, None where the window was dropped because it
+    shared samples with a window of another split. `warnings` are one-line notes (split sizes);
+    `gaps` say which split is empty or lacks a class the others have (a build refuses those unless
+    told to allow them)."""
 
-    splits: list[str]
+    splits: list[str | None]
     warnings: list[str]
+    gaps: list[str]
+
+    @property
+    def dropped(self) -> int:
+        """Windows left out because they overlapped a window of another split."""
+        return self.splits.count(None)
 
 
 def _fractions(test_fraction: float, val_fraction: float) -> np.ndarray:
@@ -117,59 +131,204 @@ def _window_counts(n: int, test_fraction: float, val_fraction: float) -> tuple[i
     return n_test, n_val
 
 
+def _overlap_clusters(candidates, window: int) -> list[str]:
+    """Window mode's groups: per record, runs of windows each overlapping the one before (the windows
+    that share samples, directly or through a chain). Keeping a run in one split keeps every window
+    and leaks no sample; runs are short (mean 2.7 windows, at most 24 on the MIT-BIH DS1 plan)."""
+    keys = [""] * len(candidates)
+    order = sorted(range(len(candidates)), key=lambda i: (candidates[i].record, candidates[i].start))
+    run, previous = 0, None
+    for i in order:
+        c = candidates[i]
+        if previous is None or previous.record != c.record or c.start >= previous.start + window:
+            run += 1
+        keys[i] = f"{c.record}#{run}"
+        previous = c
+    return keys
+
+
+def _earliest_first(candidates, test_fraction, val_fraction) -> list[str | None]:
+    """Time mode: of each class in each record, the earliest windows go to train, the next to val, the
+    latest to test, in the counts `_window_counts` gives (all episodes of the class in the record
+    together, so short episodes do not each pay for two split boundaries)."""
+    result: list[str | None] = [None] * len(candidates)
+    spans: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(candidates):
+        spans.setdefault((c.record, c.label), []).append(i)
+    for members in spans.values():
+        members.sort(key=lambda i: candidates[i].start)
+        n_test, n_val = _window_counts(len(members), test_fraction, val_fraction)
+        n_train = len(members) - n_test - n_val
+        for rank, i in enumerate(members):
+            result[i] = "train" if rank < n_train else "val" if rank < n_train + n_val else "test"
+    return result
+
+
+def _drop_overlaps(candidates, result: list[str | None], reach: int) -> None:
+    """Drop (set to None) windows so that no two windows of one record in different splits start less
+    than `reach` samples apart (time mode: two windows, i.e. a gap of one window between splits). Of
+    two such windows the one of the lower-priority split goes (train, then val), so val and test keep
+    their planned windows as far as possible."""
+    by_record: dict[str, list[int]] = {}
+    for i, c in enumerate(candidates):
+        if result[i] is not None:
+            by_record.setdefault(c.record, []).append(i)
+    for members in by_record.values():
+        members.sort(key=lambda i: candidates[i].start)
+        kept: list[int] = []  # kept windows that may still be within reach of later ones (no clash among them)
+        for i in members:
+            start, split = candidates[i].start, result[i]
+            kept = [k for k in kept if candidates[k].start + reach > start]
+            clash = [k for k in kept if result[k] != split]
+            if any(_PRIORITY[result[k]] >= _PRIORITY[split] for k in clash):
+                result[i] = None
+                continue
+            for k in clash:
+                result[k] = None
+            kept = [k for k in kept if result[k] is not None] + [i]
+
+
+def _groups(keys, labels, classes, fractions, seed, split_by):
+    """Whole groups (patients, records or overlap clusters) per split: (splits, carriers per class,
+    number of groups)."""
+    placed, counts = _by_groups(labels, keys, classes, fractions, seed, split_by)
+    carriers = {c: int((counts[:, i] > 0).sum()) for i, c in enumerate(classes)}
+    return [SPLITS[placed[k]] for k in keys], carriers, len(placed)
+
+
+def _check_gaps(result, labels, classes, fractions, carriers, n_groups, group_word, advice) -> list[str]:
+    """One line per split that is empty, and per class missing from a split that is not."""
+    gaps = []
+    nonempty = {s for s in result if s is not None}
+    for s, split in enumerate(SPLITS):
+        if fractions[s] > 0 and split not in nonempty:
+            gaps.append(f"split {split} is empty: only {n_groups} {group_word} to share; {advice}")
+    filled = {(split, label) for split, label in zip(result, labels)}
+    for c in classes:
+        for s, split in enumerate(SPLITS):
+            if fractions[s] > 0 and split in nonempty and (split, c) not in filled:
+                gaps.append(f"class {c} has no window in {split}: only {carriers[c]} {group_word} carry it; {advice}")
+    return gaps
+
+
+def _size_warnings(result, fractions, group_word, advice) -> list[str]:
+    kept = [s for s in result if s is not None]
+    got = np.array([kept.count(split) for split in SPLITS]) / max(len(kept), 1)
+    return [
+        f"split {split} holds {got[s]:.0%} of the windows, not {fractions[s]:.0%}: {group_word} of very "
+        f"different sizes; {advice}"
+        for s, split in enumerate(SPLITS)
+        if split in kept and not 0.5 * fractions[s] <= got[s] <= 1.5 * fractions[s]
+    ]
+
+
+SHIPPED_SPLIT_FILES = Path(__file__).resolve().parent / "data" / "splits"
+
+
+def read_split_file(path: str | Path) -> dict[str, str]:
+    """record -> split from a CSV with a `record,split` header (e.g. MIT-BIH's DS1/DS2 lists).
+
+    `path` is a file, or the name of a file shipped in ecgrender/data/splits (`mitdb-ds1-ds2`). Splits
+    must be train, val or test; a record may appear once. Blank lines are ignored.
+    """
+    path = Path(path)
+    shipped = SHIPPED_SPLIT_FILES / f"{path.name}.csv"
+    if not path.is_file() and path.parent == Path(".") and shipped.is_file():
+        path = shipped
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in SHIPPED_SPLIT_FILES.glob("*.csv")))
+        raise EcgError(f"split file {path} not found: give a CSV with record,split rows or a shipped one ({names})")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            lines = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise EcgError(f"split file {path} is not a readable CSV ({exc}): write record,split rows") from None
+    if not lines or [v.strip().lower() for v in lines[0]] != ["record", "split"]:
+        raise EcgError(f"split file {path}: the first line must be the header 'record,split'")
+    rows = [(line, [v.strip() for v in values]) for line, values in enumerate(lines[1:], start=2)]
+    assignment: dict[str, str] = {}
+    for line, values in rows:
+        if not any(values):
+            continue
+        if len(values) != 2 or not all(values):
+            raise EcgError(f"split file {path} line {line}: expected 'record,split', got {','.join(values)!r}")
+        record, split = values
+        if split not in SPLITS:
+            raise EcgError(f"split file {path} line {line}: split {split!r} is not one of {', '.join(SPLITS)}")
+        if assignment.setdefault(record, split) != split:
+            raise EcgError(f"split file {path} line {line}: record {record!r} is given two splits; keep one row")
+    if not assignment:
+        raise EcgError(f"split file {path} has no record,split rows")
+    return assignment
+
+
+def _from_file(candidates, labels, classes, assignment, fractions, seed):
+    """File mode: each window goes where the file puts its record; when the file names no val record,
+    val is drawn from the train records by patient (--val-fraction of the windows)."""
+    missing = sorted({c.record for c in candidates} - set(assignment))
+    if missing:
+        raise EcgError(f"record {missing[0]} has windows but no row in the split file: add it, or leave it out "
+                       f"with --records")
+    result: list[str | None] = [assignment[c.record] for c in candidates]
+    if "val" not in assignment.values() and fractions[1] > 0:
+        train = [i for i, s in enumerate(result) if s == "train"]
+        share = min(fractions[1] / (fractions[0] + fractions[1]), 0.9)
+        placed, _ = _by_groups([labels[i] for i in train], [candidates[i].patient for i in train], classes,
+                               np.array([1 - share, share, 0.0]), seed, "file")
+        for i in train:
+            result[i] = SPLITS[placed[candidates[i].patient]]
+    carriers = {c: len({w.record for w, label in zip(candidates, labels) if label == c}) for c in classes}
+    return result, carriers, len({w.record for w in candidates})
+
+
 def assign_splits(
     plan_or_candidates: WindowPlan | Sequence[Candidate],
     split_by: str = "patient",
     test_fraction: float = 0.2,
     val_fraction: float = 0.1,
     seed: int = 0,
+    window: int | None = None,
+    assignment: Mapping[str, str] | None = None,
 ) -> SplitResult:
-    """Split name per window (aligned with the plan's windows), plus warnings for classes missing
-    from a split. Deterministic: the same windows and seed give the same result in any input order."""
+    """Split name per window (aligned with the plan's windows; None for a dropped window), warnings and
+    gaps. Window and time mode need `window` (samples) with a list of candidates; a plan carries it.
+    File mode needs `assignment` (record -> split, from `read_split_file`). Deterministic: the
+    same windows and seed give the same result in any input order."""
     if split_by not in SPLIT_BY:
         raise EcgError(f"--split-by {split_by!r} is not one of {', '.join(SPLIT_BY)}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EcgError(f"seed {seed!r} must be a non-negative integer: fix --seed")
     fractions = _fractions(test_fraction, val_fraction)
-    candidates = list(plan_or_candidates.windows if isinstance(plan_or_candidates, WindowPlan) else plan_or_candidates)
+    plan = plan_or_candidates if isinstance(plan_or_candidates, WindowPlan) else None
+    candidates = list(plan.windows if plan else plan_or_candidates)
     if not candidates:
         raise EcgError("no windows to split: the window plan is empty")
+    window = plan.window if plan else window
+    if window is None and split_by in ("window", "time"):
+        raise EcgError(f"--split-by {split_by} needs the window length to keep splits from sharing samples")
     labels = [c.label for c in candidates]
     present = set(labels)
-    order = getattr(plan_or_candidates, "classes", None) or sorted(present)
+    order = (plan.classes if plan else None) or sorted(present)
     classes = [c for c in order if c in present] + sorted(present - set(order))
-    result = [""] * len(candidates)
-    warnings = []
-    if split_by == "window":
-        canonical = sorted(range(len(candidates)), key=lambda i: (candidates[i].record, candidates[i].start))
-        for c in classes:
-            mine = [i for i in canonical if labels[i] == c]
-            n_test, n_val = _window_counts(len(mine), test_fraction, val_fraction)
-            perm = seeded_rng(seed, "splits", "window", c).permutation(len(mine))
-            for rank, k in enumerate(perm):
-                result[mine[k]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-        group_word, advice = "windows", "draw more windows of it (--per-class, --spacing)"
-        carriers = {c: labels.count(c) for c in classes}
-        n_groups = len(candidates)
-    else:
+    if split_by in ("patient", "record"):
         keys = [c.patient if split_by == "patient" else c.record for c in candidates]
-        placed, counts = _by_groups(labels, keys, classes, fractions, seed, split_by)
-        result = [SPLITS[placed[k]] for k in keys]
+        result, carriers, n_groups = _groups(keys, labels, classes, fractions, seed, split_by)
         group_word, advice = f"{split_by}s", "use more records or --split-by window"
-        carriers = {c: int((counts[:, i] > 0).sum()) for i, c in enumerate(classes)}
-        n_groups = len(placed)
-    nonempty = set(result)
-    for s, split in enumerate(SPLITS):
-        if fractions[s] > 0 and split not in nonempty:
-            warnings.append(f"split {split} is empty: only {n_groups} {group_word} to share; {advice}")
-    filled = {(split, label) for split, label in zip(result, labels)}
-    for c in classes:
-        for s, split in enumerate(SPLITS):
-            if fractions[s] > 0 and split in nonempty and (split, c) not in filled:
-                warnings.append(f"class {c} has no window in {split}: only {carriers[c]} {group_word} carry it; {advice}")
-    got = np.array([result.count(split) for split in SPLITS]) / len(result)
-    for s, split in enumerate(SPLITS):
-        if split in nonempty and not 0.5 * fractions[s] <= got[s] <= 1.5 * fractions[s]:
-            warnings.append(f"split {split} holds {got[s]:.0%} of the windows, not {fractions[s]:.0%}: "
-                            f"whole {group_word} of very different sizes; {advice}")
-    return SplitResult(result, warnings)
+    elif split_by == "file":
+        if assignment is None:
+            raise EcgError("--split-by file needs a record -> split assignment (--split-file CSV)")
+        result, carriers, n_groups = _from_file(candidates, labels, classes, assignment, fractions, seed)
+        group_word, advice = "records", "change the split file"
+    elif split_by == "window":
+        keys = _overlap_clusters(candidates, window)
+        result, carriers, n_groups = _groups(keys, labels, classes, fractions, seed, split_by)
+        group_word, advice = "overlap clusters", "draw more windows of it (--per-class, --spacing)"
+    else:
+        result = _earliest_first(candidates, test_fraction, val_fraction)
+        _drop_overlaps(candidates, result, 2 * window)
+        group_word, advice = "windows", "draw more windows of it (--per-class, --spacing)"
+        carriers = {c: sum(1 for s, lab in zip(result, labels) if s and lab == c) for c in classes}
+        n_groups = sum(1 for s in result if s)
+    gaps = _check_gaps(result, labels, classes, fractions, carriers, n_groups, group_word, advice)
+    word = group_word if split_by == "time" else f"whole {group_word}"
+    return SplitResult(result, _size_warnings(result, fractions, word, advice), gaps)

@@ -401,17 +401,20 @@ def make_manifest(
     plan: WindowPlan, splits: Sequence[str], classes: Sequence[str], database: str, seed: int
 ) -> list[Window]:
     """Manifest rows: train, then val, then test; inside a split in a seeded random order, so every
-    shard mixes records. `splits[i]` is the split of `plan.windows[i]` (or an `assign_splits` result)."""
+    shard mixes records. `splits[i]` is the split of `plan.windows[i]` (or an `assign_splits` result);
+    windows whose split is None (dropped for sharing samples with another split) get no row."""
     splits = list(getattr(splits, "splits", splits))
     classes = list(classes)
     if len(splits) != len(plan.windows):
         raise EcgError(f"{len(splits)} split names for {len(plan.windows)} windows: assign splits to this plan")
-    bad = sorted(set(splits) - set(SPLITS))
+    bad = sorted(set(splits) - set(SPLITS) - {None})
     if bad:
         raise EcgError(f"unknown split names {bad}: use {', '.join(SPLITS)}")
     ids = {c: i for i, c in enumerate(classes)}
     rows: dict[str, list[Window]] = {s: [] for s in SPLITS}
     for cand, split in sorted(zip(plan.windows, splits), key=lambda p: (p[0].record, p[0].start)):
+        if split is None:
+            continue
         if cand.label not in ids:
             raise EcgError(f"record {cand.record}: label {cand.label!r} is not in classes {classes}")
         key = window_key(cand.record, cand.start)
