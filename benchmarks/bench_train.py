@@ -32,7 +32,7 @@ from ecgrender.render import make_renderer
 from ecgrender.render.geometry import PAPER
 from ecgtrain.data import ImageBatches, Standardize, card_info, make_batches
 from ecgtrain.engine import autocast, seed_everything, train_one_epoch
-from ecgtrain.models import IMAGE_MODELS, build_model
+from ecgtrain.models import build_model, get_model, model_names
 from shards.card import read_card, write_card
 from shards.layout import MANIFEST, REFECG, SPLITS, shard_name
 from shards.manifest import COLUMNS as MANIFEST_COLUMNS
@@ -104,7 +104,7 @@ def compute_only(model, prep, batch, device, steps: int = 20) -> float:
 def bench_model(name: str, root: Path, device: torch.device, batch_size: int, workers: int, compile: bool = False) -> dict:
     seed_everything(0)
     card = card_info(read_card(root))
-    image = name in IMAGE_MODELS
+    image = get_model(name).input == "image"
     cl = image and device.type == "cuda"
     model = build_model(name, len(card.classes), n_leads=card.n_leads, weights="none", input_length=card.window)
     model.to(device, memory_format=torch.channels_last if cl else torch.contiguous_format)
@@ -140,7 +140,7 @@ def main() -> None:
     p.add_argument("--dataset", type=Path, help="existing dataset directory (else --synthetic)")
     p.add_argument("--synthetic", type=int, default=4096, help="train windows of a synthetic dataset")
     p.add_argument("--synthetic-dir", type=Path, help="write the synthetic dataset here and keep it (reused if present)")
-    p.add_argument("--models", default="imecgnet,imresnet50,imresnet34,refecg")
+    p.add_argument("--models", default=",".join(model_names()))
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--workers", default=str(min(14, os.cpu_count() or 1)), help="comma list for --loader-only")
     p.add_argument("--device", default="auto")

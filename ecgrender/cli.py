@@ -90,8 +90,15 @@ def fetch(db, dest, records, mirror):
               help="Mean distance between window starts per class, e.g. N=1000,T=100 (denser for rare classes).")
 @click.option("--max-overlap", default=0.5, show_default=True, type=click.FloatRange(0, 0.99),
               help="Largest overlap of two windows of one record, as a fraction of the window.")
-@click.option("--split-by", default="patient", show_default=True, type=click.Choice(["patient", "record", "window"]),
-              help="Keep each patient (or record) in one split; 'window' is the paper's leaky random split.")
+@click.option("--split-by", default="patient", show_default=True, type=click.Choice(["patient", "record", "window", "time"]),
+              help="patient/record: each patient (record) in one split. window: windows at random, overlapping "
+              "ones kept together. time: per record and class the earliest windows train, then val, then test, "
+              "one window apart (the Ref-ECG code's protocol). No mode lets two splits share a sample.")
+@click.option("--split-file", metavar="CSV|NAME",
+              help="Put each record in the split a record,split CSV names (e.g. the shipped 'mitdb-ds1-ds2': "
+              "MIT-BIH DS1 train, DS2 test); without val rows, val is drawn from the train patients.")
+@click.option("--allow-missing-classes", is_flag=True,
+              help="Build even when a split is empty or lacks a class the others have (refused by default).")
 @click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0, 0.9, min_open=True),
               help="Share of windows for the test split (whole patients/records in those modes).")
 @click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 0.9, min_open=True),

@@ -3,17 +3,25 @@
 Records are read one at a time (each exactly once), so memory holds one record plus one output row
 at a time. The staging file is a float32 `.npy` of shape (N, window, n_leads) in manifest order; the
 render workers slice it, so no worker re-reads WFDB files. It is deleted when the build completes.
+
+A full disk must be a clean OSError (ENOSPC), never a crash: the staging file's space is reserved
+first (os.posix_fallocate) and its rows are written with os.pwrite, not through a memory map (whose
+writes on a full disk are a SIGBUS); and refecg.h5 is only started when the disk has room for it,
+because HDF5 that runs out of space while closing a file can crash the process (segfault).
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from shards.layout import SPLITS
+from shards.layout import SPLITS, atomic_path
 from shards.manifest import Window
 from shards.refecg import RefEcgWriter
 
@@ -47,10 +55,10 @@ def extract_windows(
         index_in_split[i] = seen[w.split]
         seen[w.split] += 1
 
-    tmp = staging_path.with_name(staging_path.name + ".tmp")
-    staging = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(windows), length, n_leads))
     by_record = _rows_by_record(windows)
-    try:
+    with atomic_path(staging_path) as tmp, open(tmp, "wb") as staging:
+        write_row = _row_writer(staging, (len(windows), length, n_leads), staging_path)
+        check_free_space(refecg_path, refecg_bytes(len(windows), length))
         with RefEcgWriter(refecg_path, counts, length) as refecg:
             for record, rows in tqdm(by_record.items(), desc="read windows", unit="record", disable=not progress):
                 signal = source.read_signal(record)
@@ -67,11 +75,43 @@ def extract_windows(
                             f"({signal.shape[0]} samples): the manifest does not match this source"
                         )
                     segment = signal[w.start : w.start + length]
-                    staging[i] = segment
+                    write_row(i, segment)
                     refecg.put(w.split, index_in_split[i], segment.sum(axis=1, dtype=np.float32), w.label_id, w.key)
-        staging.flush()
-        del staging
-        tmp.replace(staging_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+
+def refecg_bytes(n_windows: int, length: int) -> int:
+    """A generous estimate of refecg.h5's size: x (float32), y (int64), a key per window, HDF5 overhead."""
+    return n_windows * (4 * length + 8 + 64) + (1 << 16)
+
+
+def check_free_space(path: Path, needed: int) -> None:
+    """OSError(ENOSPC) naming `path` unless its folder's disk has `needed` bytes free."""
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"No space left on device (needs about {needed} bytes, {free} free)", str(path))
+
+
+def _row_writer(file, shape: tuple[int, ...], path: Path):
+    """Write a float32 `.npy` header for `shape` to `file` and reserve the array's space on disk; returns
+    `write_row(i, values)`, which writes row i at its offset with os.pwrite (rows in any order, each once).
+    A full disk is an OSError naming `path`."""
+    np.lib.format.write_array_header_1_0(file, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    file.flush()
+    start, row_bytes, fd = file.tell(), int(np.prod(shape[1:])) * 4, file.fileno()
+    try:
+        os.posix_fallocate(fd, 0, start + shape[0] * row_bytes)
+    except OSError as exc:  # a file system that cannot reserve space: the writes below still see a full disk
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+    def write_row(i: int, values: np.ndarray) -> None:
+        data = np.ascontiguousarray(values, dtype="<f4").tobytes()
+        offset = start + i * row_bytes
+        try:
+            while data:  # pwrite may write less than asked
+                written = os.pwrite(fd, data, offset)
+                data, offset = data[written:], offset + written
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+
+    return write_row

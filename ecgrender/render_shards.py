@@ -4,11 +4,18 @@ One job renders one shard: it slices its windows from the staging array, renders
 renderer of its own, and writes the tar under a temporary name renamed when complete. A shard that
 exists is complete, so a re-run renders only the missing ones. Shard contents depend only on their
 rows, so any number of jobs, any backend and any interruption give byte-identical shards.
+
+A job in a worker process whose parent dies (the build was killed) stops before its next window: it
+remembers its parent's pid when it starts and exits at once (os._exit) when the parent changes, so
+no orphaned worker goes on rendering. The parent is the build for loky workers, a nanny for dask
+workers. A job run in the build's own process (--jobs 1, threads) does not check: a build whose shell
+went away (nohup) goes on.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,7 +37,7 @@ def auto_shard_size(n_split: int) -> int:
     return min(1000, max(32, math.ceil(n_split / 64)))
 
 
-def plan_shards(windows: list[Window], shard_size: int | None) -> list[tuple[str, int, int, int]]:
+def plan_shards(windows: list[Window], shard_size: int | None) -> list[tuple[str, str, int, int]]:
     """(shard relative path, split, first row, end row) for every shard, in manifest order."""
     order = [SPLITS.index(w.split) for w in windows]
     if order != sorted(order):
@@ -46,17 +53,29 @@ def plan_shards(windows: list[Window], shard_size: int | None) -> list[tuple[str
     return shards
 
 
-def _render_shard(staging_path: str, rows: list[dict], first: int, out_path: str, renderer: str, spec: dict) -> int:
+def exit_if_orphaned(parent: int | None) -> None:
+    """End this process at once (no cleanup, no result) when its parent is no longer `parent` (None: never)."""
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def _render_shard(staging_path: str, rows: list[dict], first: int, out_path: str, renderer: str, spec: dict,
+                  build_pid: int) -> int:
     """Job body: render rows [first, first + len(rows)) of the staging array into one shard."""
+    parent = os.getppid() if os.getpid() != build_pid else None
     windows = np.load(staging_path, mmap_mode="r")
     draw = make_renderer(renderer, RenderSpec(**spec))
 
     def samples():
         for offset, row in enumerate(rows):
+            exit_if_orphaned(parent)
             image = draw.render(np.asarray(windows[first + offset]))
             yield row["key"], encode_png(image), row["label_id"], row
 
-    write_shard(Path(out_path), samples())
+    try:
+        write_shard(Path(out_path), samples())
+    except OSError as exc:  # a file object's write names no file: name the shard (full disk, permissions)
+        raise OSError(exc.errno, exc.strerror, exc.filename or out_path) from exc
     return len(rows)
 
 
@@ -70,17 +89,17 @@ def render_shards(
     jobs: int,
     progress: bool = True,
 ) -> int:
-    """Render every missing shard of `root`; returns the number of windows rendered now."""
+    """Render every missing shard of `root`; returns the number of windows rendered now. The caller holds
+    `root` (build.locked_out), so temp files left by a killed build can be removed before."""
     (root / IMAGES).mkdir(parents=True, exist_ok=True)
-    for stale in (root / IMAGES).glob("*.tmp*"):
-        stale.unlink()
     todo = [s for s in plan_shards(windows, shard_size) if not (root / s[0]).exists()]
     total = sum(end - first for _, _, first, end in todo)
     if not todo:
         return 0
     tasks = (
         joblib.delayed(_render_shard)(
-            str(staging_path), [asdict(w) for w in windows[first:end]], first, str(root / name), renderer, spec.as_dict()
+            str(staging_path), [asdict(w) for w in windows[first:end]], first, str(root / name), renderer, spec.as_dict(),
+            os.getpid(),
         )
         for name, _split, first, end in todo
     )

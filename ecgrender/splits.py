@@ -169,18 +169,18 @@ def _drop_overlaps(candidates, result: list[str | None], reach: int) -> None:
     than `reach` samples apart (time mode: two windows, i.e. a gap of one window between splits). Of
     two such windows the one of the lower-priority split goes (train, then val), so val and test keep
     their planned windows as far as possible."""
+    priority = {i: _PRIORITY[s] for i, s in enumerate(result) if s is not None}
     by_record: dict[str, list[int]] = {}
-    for i, c in enumerate(candidates):
-        if result[i] is not None:
-            by_record.setdefault(c.record, []).append(i)
+    for i in priority:
+        by_record.setdefault(candidates[i].record, []).append(i)
     for members in by_record.values():
         members.sort(key=lambda i: candidates[i].start)
         kept: list[int] = []  # kept windows that may still be within reach of later ones (no clash among them)
         for i in members:
-            start, split = candidates[i].start, result[i]
+            start, rank = candidates[i].start, priority[i]
             kept = [k for k in kept if candidates[k].start + reach > start]
-            clash = [k for k in kept if result[k] != split]
-            if any(_PRIORITY[result[k]] >= _PRIORITY[split] for k in clash):
+            clash = [k for k in kept if result[k] != result[i]]
+            if any(priority[k] >= rank for k in clash):
                 result[i] = None
                 continue
             for k in clash:
@@ -225,19 +225,25 @@ def _size_warnings(result, fractions, group_word, advice) -> list[str]:
 SHIPPED_SPLIT_FILES = Path(__file__).resolve().parent / "data" / "splits"
 
 
+def split_file_path(value: str | Path) -> Path:
+    """The CSV `value` names: a file, or the name of one shipped in ecgrender/data/splits."""
+    path = Path(value)
+    shipped = SHIPPED_SPLIT_FILES / f"{path.name}.csv"
+    if not path.is_file() and path.parent == Path(".") and shipped.is_file():
+        return shipped
+    if not path.is_file():
+        names = ", ".join(sorted(p.stem for p in SHIPPED_SPLIT_FILES.glob("*.csv")))
+        raise EcgError(f"split file {path} not found: give a CSV with record,split rows or a shipped one ({names})")
+    return path
+
+
 def read_split_file(path: str | Path) -> dict[str, str]:
     """record -> split from a CSV with a `record,split` header (e.g. MIT-BIH's DS1/DS2 lists).
 
     `path` is a file, or the name of a file shipped in ecgrender/data/splits (`mitdb-ds1-ds2`). Splits
     must be train, val or test; a record may appear once. Blank lines are ignored.
     """
-    path = Path(path)
-    shipped = SHIPPED_SPLIT_FILES / f"{path.name}.csv"
-    if not path.is_file() and path.parent == Path(".") and shipped.is_file():
-        path = shipped
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in SHIPPED_SPLIT_FILES.glob("*.csv")))
-        raise EcgError(f"split file {path} not found: give a CSV with record,split rows or a shipped one ({names})")
+    path = split_file_path(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             lines = list(csv.reader(f))
@@ -281,6 +287,12 @@ def _from_file(candidates, labels, classes, assignment, fractions, seed):
     return result, carriers, len({w.record for w in candidates})
 
 
+def _length(window: int | None, split_by: str) -> int:
+    if window is None:
+        raise EcgError(f"--split-by {split_by} needs the window length to keep splits from sharing samples")
+    return window
+
+
 def assign_splits(
     plan_or_candidates: WindowPlan | Sequence[Candidate],
     split_by: str = "patient",
@@ -299,13 +311,12 @@ def assign_splits(
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise EcgError(f"seed {seed!r} must be a non-negative integer: fix --seed")
     fractions = _fractions(test_fraction, val_fraction)
-    plan = plan_or_candidates if isinstance(plan_or_candidates, WindowPlan) else None
-    candidates = list(plan.windows if plan else plan_or_candidates)
+    if isinstance(plan_or_candidates, WindowPlan):
+        plan, candidates, window = plan_or_candidates, list(plan_or_candidates.windows), plan_or_candidates.window
+    else:
+        plan, candidates = None, list(plan_or_candidates)
     if not candidates:
         raise EcgError("no windows to split: the window plan is empty")
-    window = plan.window if plan else window
-    if window is None and split_by in ("window", "time"):
-        raise EcgError(f"--split-by {split_by} needs the window length to keep splits from sharing samples")
     labels = [c.label for c in candidates]
     present = set(labels)
     order = (plan.classes if plan else None) or sorted(present)
@@ -320,12 +331,12 @@ def assign_splits(
         result, carriers, n_groups = _from_file(candidates, labels, classes, assignment, fractions, seed)
         group_word, advice = "records", "change the split file"
     elif split_by == "window":
-        keys = _overlap_clusters(candidates, window)
+        keys = _overlap_clusters(candidates, _length(window, split_by))
         result, carriers, n_groups = _groups(keys, labels, classes, fractions, seed, split_by)
         group_word, advice = "overlap clusters", "draw more windows of it (--per-class, --spacing)"
     else:
         result = _earliest_first(candidates, test_fraction, val_fraction)
-        _drop_overlaps(candidates, result, 2 * window)
+        _drop_overlaps(candidates, result, 2 * _length(window, split_by))
         group_word, advice = "windows", "draw more windows of it (--per-class, --spacing)"
         carriers = {c: sum(1 for s, lab in zip(result, labels) if s and lab == c) for c in classes}
         n_groups = sum(1 for s in result if s)

@@ -398,16 +398,16 @@ def plan_windows(
 
 
 def make_manifest(
-    plan: WindowPlan, splits: Sequence[str], classes: Sequence[str], database: str, seed: int
+    plan: WindowPlan, splits: Sequence[str | None], classes: Sequence[str], database: str, seed: int
 ) -> list[Window]:
     """Manifest rows: train, then val, then test; inside a split in a seeded random order, so every
-    shard mixes records. `splits[i]` is the split of `plan.windows[i]` (or an `assign_splits` result);
+    shard mixes records. `splits[i]` is the split of `plan.windows[i]` (`assign_splits(...).splits`);
     windows whose split is None (dropped for sharing samples with another split) get no row."""
-    splits = list(getattr(splits, "splits", splits))
+    splits = list(splits)
     classes = list(classes)
     if len(splits) != len(plan.windows):
         raise EcgError(f"{len(splits)} split names for {len(plan.windows)} windows: assign splits to this plan")
-    bad = sorted(set(splits) - set(SPLITS) - {None})
+    bad = sorted(str(s) for s in set(splits) - set(SPLITS) - {None})
     if bad:
         raise EcgError(f"unknown split names {bad}: use {', '.join(SPLITS)}")
     ids = {c: i for i, c in enumerate(classes)}

@@ -12,12 +12,13 @@ from shards.errors import one_line_errors
 
 from . import __version__
 from .errors import TrainError
-
-MODEL_CHOICES = ("imecgnet", "imresnet34", "imresnet50", "refecg")
-
+from .models import get_model, model_names
 
 _DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N."
 _WORKERS_HELP = "DataLoader worker processes decoding PNGs (0: in the main process)."
+_MODEL_HELP = "; ".join(f"{n}: {get_model(n).display} ({get_model(n).input} input)" for n in model_names()) + "."
+_WEIGHTS_HELP = ("Initial weights: imagenet (torchvision's, the paper's setting), none (random) or PATH to a state "
+                 "dict. Default per model: " + ", ".join(f"{n} {get_model(n).default_weights}" for n in model_names()) + ".")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,8 +32,7 @@ def main():
 
 @main.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", "-m", required=True, type=click.Choice(MODEL_CHOICES),
-              help="imecgnet (multi-branch ResNet50), imresnet34/imresnet50 (image baselines), refecg (1-D CNN on lead sums).")
+@click.option("--model", "-m", required=True, type=click.Choice(model_names()), help=_MODEL_HELP)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run directory: checkpoint.pt, metrics.jsonl, args.json, dataset.json, report.md ...")
 @click.option("--epochs", default=12, show_default=True, help="Training epochs (paper: 12).")
@@ -43,9 +43,7 @@ def main():
 @click.option("--weight-decay", default=0.0, show_default=True, help="SGD weight decay (the paper names none).")
 @click.option("--workers", default=4, show_default=True, help=_WORKERS_HELP)
 @click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
-@click.option("--weights", default=None,
-              help="Initial weights: imagenet (torchvision, the paper's setting; default for image models), "
-                   "none (random; default for refecg) or PATH to a state dict.")
+@click.option("--weights", default=None, help=_WEIGHTS_HELP)
 @click.option("--seed", default=0, show_default=True, help="Seed for weights init, data order and dropout (recorded in args.json).")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA (ignored on CPU).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="channels_last memory format for image models on CUDA.")
@@ -68,7 +66,8 @@ def fit(dataset, model, out, **options):
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Dataset to evaluate on (default: the one the run was trained on; same classes needed).")
+              help="Dataset to evaluate on (default: the one the run was trained on; same classes needed). "
+                   "Its report goes to RUN/eval-DATASETNAME-SHA8/ (SHA8: start of its dataset.json's sha256).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]),
               help="Split to evaluate (test writes report.md/json, others report-SPLIT.md/json).")
 @click.option("--batch-size", default=64, show_default=True, help="Samples per batch.")

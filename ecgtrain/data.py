@@ -1,9 +1,10 @@
 """Batches for training and evaluation: webdataset image shards and the Ref-ECG `refecg.h5`.
 
 Image pipeline (one per split, one copy per DataLoader worker):
-  shard list -> seeded shard permutation (same on every rank and worker, new each epoch)
-  -> split_by_node (DDP ranks) -> split_by_worker -> tar -> sample shuffle buffer (train)
-  -> PNG -> uint8 (H, W) -> batches of uint8 in the workers.
+  the card's shard list -> seeded shard permutation (same on every rank and worker, new each epoch)
+  -> split_by_node (DDP ranks) -> split_by_worker -> checked tar members (shards.reader.shard_samples)
+  -> sample shuffle buffer (train) -> explicit decoders (shards.reader.decode_sample: PNG -> uint8
+  (H, W), int label) -> batches of uint8 in the workers. Nothing in a shard is unpickled.
 Each shard goes to exactly one (rank, worker) per epoch and nothing is resampled, so an epoch
 shows every sample exactly once. Workers end their epoch with one short batch each; the main
 process merges those short batches (`_exact_batches`), so a rank sees ceil(n / batch) batches
@@ -16,7 +17,6 @@ workers only decode PNGs.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import warnings
 from dataclasses import dataclass
@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import webdataset as wds
-from PIL import Image
 
 from shards import layout
-from shards.card import read_card
 from shards.errors import DatasetError
+from shards.reader import decode_sample, shard_samples, split_shards
 from shards.refecg import read_refecg
+
+from .models.registry import get_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -81,34 +82,9 @@ def card_info(card: dict) -> CardInfo:
         raise DatasetError(f"dataset card lacks a field the trainer needs ({exn}): rebuild with `ecgrender build`") from None
 
 
-def _shard_error(exn: Exception) -> bool:
-    """webdataset handler: turn a tar/stream failure into a DatasetError that names the shard.
-
-    The tar member reader calls it first without the shard's URL: re-raise there, so the
-    shard-level stage adds the URL and calls it again.
-    """
-    url = next((a for a in reversed(exn.args) if isinstance(a, str) and a.endswith(".tar")), None)
-    if url is None:
-        raise exn
-    first = str(exn.args[0]).split(" @ ")[0] if exn.args else type(exn).__name__
-    raise DatasetError(
-        f"shard {url} is unreadable ({type(exn).__name__}: {first}); "
-        "run `ecgrender verify` on the dataset and rebuild or re-download that shard"
-    )
-
-
 def _decode(sample: dict) -> tuple[np.ndarray, int, str]:
-    """webdataset sample -> (uint8 (H, W) image, label id, key); a bad member names its shard."""
-    url, key = sample.get("__url__", "?"), sample.get("__key__", "?")
-    try:
-        with Image.open(io.BytesIO(sample["png"])) as im:
-            image = np.asarray(im.convert("L"), dtype=np.uint8)
-        label = int(sample["cls"])
-    except Exception as exn:
-        raise DatasetError(
-            f"shard {url}: sample {key} is damaged ({type(exn).__name__}: {exn}); "
-            "run `ecgrender verify` on the dataset and rebuild that shard"
-        ) from None
+    """webdataset raw sample -> (uint8 (H, W) image, label id, key), with the format's explicit decoders."""
+    key, image, label, _ = decode_sample(sample)
     return image, label, key
 
 
@@ -182,7 +158,8 @@ class ImageBatches:
     def __init__(self, root, split: str, batch_size: int, workers: int = 4, train: bool = False,
                  seed: int = 0, start_epoch: int = 0, pin_memory: bool = False):
         root = Path(root)
-        urls = [str(p) for p in layout.shard_paths(root, split)]
+        shards = split_shards(root, split)  # exactly the card's shards, with their sample counts
+        urls = [url for url, _ in shards]
         if not urls:
             raise DatasetError(f"dataset {root} has no {split} windows (images/{split}-*.tar): rebuild it with "
                                "more patients or records, or a larger --test-fraction / --val-fraction")
@@ -194,15 +171,14 @@ class ImageBatches:
                           "(DDP's join lets it wait; rebuild with smaller shards to use every GPU)", stacklevel=2)
         elif self.workers < workers:
             warnings.warn(f"{split}: {per_rank} shard(s) on this rank, using {self.workers} loader worker(s) instead of {workers}", stacklevel=2)
-        card = read_card(root)
-        self.n_samples = sum(card["counts"][split].values())
+        self.n_samples = sum(n for _, n in shards)
         self.batch_size = batch_size
         self.pin_memory = pin_memory
         stages = [wds.SimpleShardList(urls)]
         if train:
             # Full permutation of the shard list, seeded by (seed, epoch): identical on every rank and worker.
             stages.append(wds.detshuffle(len(urls), len(urls), seed=_stream_seed(seed, 0), epoch=start_epoch - 1))
-        stages += [wds.split_by_node, wds.split_by_worker, wds.tarfile_to_samples(handler=_shard_error)]
+        stages += [wds.split_by_node, wds.split_by_worker, shard_samples(dict(shards))]
         if train:
             stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=_stream_seed(seed, 1), epoch=start_epoch - 1))
         stages += [wds.map(_decode), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
@@ -266,6 +242,9 @@ class Standardize(torch.nn.Module):
     mean/std, channels_last when asked. Signals pass through unchanged.
     """
 
+    scale: torch.Tensor  # buffers, registered in __init__
+    shift: torch.Tensor
+
     def __init__(self, image: bool, channels_last: bool = False):
         super().__init__()
         self.image, self.channels_last = image, channels_last
@@ -282,8 +261,8 @@ class Standardize(torch.nn.Module):
 
 def make_batches(root, split: str, model_name: str, batch_size: int, workers: int = 4, train: bool = False,
                  seed: int = 0, start_epoch: int = 0, pin_memory: bool = False):
-    """The loader a model needs: Ref-ECG signals for `refecg`, image shards otherwise."""
-    if model_name == "refecg":
+    """The loader a model needs (its registry entry says): refecg.h5 rows for signal models, image shards otherwise."""
+    if get_model(model_name).input == "signal":
         return RefEcgBatches(root, split, batch_size, train, seed, start_epoch, pin_memory)
     return ImageBatches(root, split, batch_size, workers, train, seed, start_epoch, pin_memory)
 

@@ -1,17 +1,16 @@
-"""Training and inference loop: SGD + StepLR, AMP bf16 and channels_last on CUDA, DDP, resume.
+"""Training: SGD + StepLR, AMP bf16 and channels_last on CUDA, DDP, resume.
 
-Shaped after torchvision's references/classification/train.py: a plain epoch loop, one
-checkpoint dict (model, optimizer, lr_scheduler, epoch, args, card hash) written every
-epoch, `--resume` from it, and DistributedDataParallel initialised from torchrun's env.
+Shaped after torchvision's references/classification/train.py: `fit` runs the same steps as its
+`main` (check the inputs, prepare or resume the training state, build the loaders, the epoch loop
+with one checkpoint dict written every epoch, then the test report), each step a function here;
+DistributedDataParallel is initialised from torchrun's env. Inference helpers live in
+inference.py, the run directory's files in rundir.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import random
-import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -23,18 +22,19 @@ from tqdm import tqdm
 
 from shards import layout
 from shards.card import read_card
-from shards.errors import DatasetError
 
-from .data import Standardize, card_info, dist_info, make_batches
+from .data import CardInfo, Standardize, card_info, dist_info, make_batches
 from .errors import TrainError
-from .models import IMAGE_MODELS, MODELS, build_model, default_weights
+from .inference import autocast, is_main, memory_format, predict_batches, setup_device, unwrap
+from .models import build_model, get_model
+from .report import evaluate_run
+from .rundir import ARGS, CHECKPOINT, METRICS, RUN_CARD, card_sha256, load_model_state, read_checkpoint, save_checkpoint
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
-ARGS = "args.json"
-RUN_CARD = "dataset.json"
+__all__ = ["FitConfig", "fit", "predict_batches", "seed_everything", "train_one_epoch", "autocast"]
+
 # Settings a resumed run must share with its checkpoint (--epochs may grow, --workers/--device may change).
-RUN_DEFINING = ("model", "batch_size", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "seed", "amp", "channels_last")  # copy of the dataset card: classes, render settings (used by predict)
+RUN_DEFINING = ("model", "batch_size", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "seed", "amp",
+                "channels_last")
 
 
 @dataclass
@@ -53,7 +53,7 @@ class FitConfig:
     lr_gamma: float = 0.1
     workers: int = 4
     device: str = "auto"
-    weights: str | None = None  # None: imagenet for image models, none for refecg
+    weights: str | None = None  # None: the model's default_weights (registry)
     seed: int = 0
     amp: bool = True
     channels_last: bool = True
@@ -62,57 +62,23 @@ class FitConfig:
     progress: bool = True
 
 
-def card_sha256(dataset) -> str:
-    """sha256 of the dataset's card file: ties a checkpoint to the exact dataset it was trained on."""
-    path = Path(dataset) / layout.CARD
-    if not path.is_file():
-        raise DatasetError(f"{dataset} has no {layout.CARD}: give a dataset directory made by `ecgrender build`")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+@dataclass
+class TrainState:
+    """What the epoch loop works on: the (possibly DDP-wrapped) model, its input preparation,
+    optimizer, scheduler, and the first epoch still to run."""
 
-
-def setup_device(name: str = "auto") -> torch.device:
-    """`auto` -> CUDA when present; under torchrun, the GPU of LOCAL_RANK. Initialises DDP from env."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainError(f"--device {name}: no CUDA device is visible; use --device cpu or auto")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        if name.startswith("cuda"):
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            name = f"cuda:{torch.cuda.current_device()}"
-        torch.distributed.init_process_group("nccl" if name.startswith("cuda") else "gloo")
-    return torch.device(name)
+    model: torch.nn.Module
+    prep: Standardize
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    start_epoch: int
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA when `amp`; nothing on CPU (float32 there)."""
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def _is_main() -> bool:
-    return dist_info()[0] == 0
-
-
-def _atomic_save(obj, path: Path) -> None:
-    with layout.atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def _write_json(obj, path: Path) -> None:
-    layout.write_atomic(path, json.dumps(obj, indent=2) + "\n")
-
-
-def _unwrap(model):
-    """The plain module inside a DDP wrapper."""
-    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
 
 def train_one_epoch(model, prep, batches, optimizer, device, amp: bool, epoch: int, progress: bool = True) -> dict:
@@ -122,7 +88,7 @@ def train_one_epoch(model, prep, batches, optimizer, device, amp: bool, epoch: i
     loss_sum = torch.zeros((), device=device)
     seen, wait, first_wait, start = 0, 0.0, None, time.perf_counter()
     join = model.join() if isinstance(model, torch.nn.parallel.DistributedDataParallel) else nullcontext()
-    bar = tqdm(total=len(batches), desc=f"epoch {epoch} train", unit="batch", disable=not (progress and _is_main()), leave=False)
+    bar = tqdm(total=len(batches), desc=f"epoch {epoch} train", unit="batch", disable=not (progress and is_main()), leave=False)
     with join:
         it = iter(batches)
         while True:
@@ -163,31 +129,9 @@ def train_one_epoch(model, prep, batches, optimizer, device, amp: bool, epoch: i
     }
 
 
-@torch.inference_mode()
-def predict_batches(model, prep, batches, device, amp: bool, desc: str = "eval", progress: bool = True):
-    """Logits for every sample of `batches` (gathered over DDP ranks): (logits float32 (N, C), labels (N,), keys)."""
-    model = _unwrap(model).eval()  # the plain module: DDP's forward would wait for the other ranks
-    logits, labels, keys = [], [], []
-    for batch in tqdm(batches, desc=desc, unit="batch", disable=not (progress and _is_main()), leave=False):
-        x = prep(batch.x.to(device, non_blocking=True))
-        with autocast(device, amp):
-            out = model(x)
-        logits.append(out.float().cpu())
-        labels.append(batch.y)
-        keys += batch.keys
-    part = (torch.cat(logits).numpy() if logits else np.zeros((0, 0), np.float32),
-            torch.cat(labels).numpy() if labels else np.zeros(0, np.int64), keys)
-    if dist_info()[1] > 1:
-        parts = [None] * dist_info()[1]
-        torch.distributed.all_gather_object(parts, part)
-        parts = [p for p in parts if len(p[1])]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), [k for p in parts for k in p[2]]
-    return part
-
-
-def _check_config(cfg: FitConfig) -> None:
-    if cfg.model not in MODELS:
-        raise TrainError(f"--model {cfg.model!r} is unknown: choose one of {', '.join(MODELS)}")
+def check_config(cfg: FitConfig) -> None:
+    """Refuse bad settings before anything is read or written."""
+    get_model(cfg.model)
     for name in ("epochs", "batch_size", "lr_step"):
         if getattr(cfg, name) < 1:
             raise TrainError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
@@ -199,108 +143,122 @@ def _check_config(cfg: FitConfig) -> None:
         raise TrainError(f"--workers must be 0 or more, got {cfg.workers}")
 
 
-def _load_checkpoint(path: Path, cfg: FitConfig, sha: str) -> dict:
+def check_dataset(dataset) -> tuple[CardInfo, str]:
+    """The dataset's card (checked) and its sha256; refuses a dataset with an empty split."""
+    raw_card = read_card(dataset)
+    empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"][split].values())]
+    if empty:
+        raise TrainError(f"dataset {dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
+                         "or records, or larger --test-fraction / --val-fraction")
+    return card_info(raw_card), card_sha256(dataset)
+
+
+def resume_checkpoint(cfg: FitConfig, sha: str) -> dict | None:
+    """The checkpoint to continue from (`--resume`), None for a new run; checks it fits `cfg` and the dataset."""
+    path = Path(cfg.out) / CHECKPOINT
+    if not cfg.resume:
+        if path.exists():
+            raise TrainError(f"{cfg.out} already holds a run: pass --resume to continue it or choose another --out")
+        return None
     if not path.is_file():
         raise TrainError(f"--resume: {path} not found; start the run without --resume")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)
     if ckpt["card_sha256"] != sha:
-        raise TrainError(f"--resume: {path} was trained on a different dataset card than {cfg.dataset}; use the same dataset or a new --out")
+        raise TrainError(f"--resume: {path} was trained on a different dataset card than {cfg.dataset}; "
+                         "use the same dataset or a new --out")
     stored = ckpt["args"]
     for name in RUN_DEFINING:
-        if stored[name] != getattr(cfg, name):
-            flag = "--" + name.replace("_", "-")
-            raise TrainError(f"--resume: {path} was trained with {flag} {stored[name]}, not {getattr(cfg, name)}; "
-                           f"resume with the same value or start a new run")
+        if stored.get(name) != getattr(cfg, name):
+            raise TrainError(f"--resume: {path} was trained with --{name.replace('_', '-')} {stored.get(name)}, "
+                             f"not {getattr(cfg, name)}; resume with the same value or start a new run")
     return ckpt
 
 
-def fit(cfg: FitConfig) -> Path:
-    """Train `cfg.model` on `cfg.dataset`, checkpoint every epoch into `cfg.out`, then write the test report."""
-    _check_config(cfg)
-    raw_card = read_card(cfg.dataset)
-    card = card_info(raw_card)
-    empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"][split].values())]
-    if empty:
-        raise TrainError(f"dataset {cfg.dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
-                       "or records, or larger --test-fraction / --val-fraction")
-    sha = card_sha256(cfg.dataset)
-    out = Path(cfg.out)
-    ckpt_path = out / CHECKPOINT
-    if not cfg.resume and ckpt_path.exists():
-        raise TrainError(f"{out} already holds a run: pass --resume to continue it or choose another --out")
-    ckpt = _load_checkpoint(ckpt_path, cfg, sha) if cfg.resume else None
-    device = setup_device(cfg.device)
-    seed_everything(cfg.seed)
-    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
-    image = cfg.model in IMAGE_MODELS
-    channels_last = image and cfg.channels_last and device.type == "cuda"
-
-    if cfg.weights is None:
-        cfg.weights = default_weights(cfg.model)
+def prepare_state(cfg: FitConfig, card: CardInfo, device: torch.device, ckpt: dict | None) -> TrainState:
+    """Model (on the device, DDP-wrapped under torchrun), optimizer and scheduler: fresh, or from `ckpt`."""
+    spec = get_model(cfg.model)
     model = build_model(cfg.model, num_classes=len(card.classes), n_leads=card.n_leads,
                         weights="none" if ckpt else cfg.weights, input_length=card.window)
     if ckpt:
-        model.load_state_dict(ckpt["model"])
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        load_model_state(model, ckpt, Path(cfg.out) / CHECKPOINT)
+    fmt = memory_format(spec, cfg.channels_last, device)
+    model.to(device, memory_format=fmt)  # type: ignore[call-overload]  # torch's stubs lack this overload
     if dist_info()[1] > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    prep = Standardize(image, channels_last).to(device)
+    prep = Standardize(spec.input == "image", fmt == torch.channels_last).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    start_epoch = 0
-    if ckpt:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["lr_scheduler"])
-        start_epoch = ckpt["epoch"] + 1
+    if not ckpt:
+        return TrainState(model, prep, optimizer, scheduler, 0)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["lr_scheduler"])
+    return TrainState(model, prep, optimizer, scheduler, ckpt["epoch"] + 1)
 
-    if _is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        _write_json(asdict(cfg) | {"card_sha256": sha, "torch": torch.__version__, "device": str(device),
-                                   "world_size": dist_info()[1]}, out / ARGS)
-        shutil.copyfile(Path(cfg.dataset) / layout.CARD, out / RUN_CARD)
 
+def start_run_dir(cfg: FitConfig, sha: str, device: torch.device) -> None:
+    """RUN/args.json (the settings) and RUN/dataset.json (a copy of the dataset's card)."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    args = asdict(cfg) | {"card_sha256": sha, "torch": torch.__version__, "device": str(device),
+                          "world_size": dist_info()[1]}
+    layout.write_atomic(out / ARGS, json.dumps(args, indent=2) + "\n")
+    layout.write_atomic(out / RUN_CARD, (Path(cfg.dataset) / layout.CARD).read_bytes())
+
+
+def build_loaders(cfg: FitConfig, start_epoch: int, device: torch.device):
+    """(train, val) batches; the train order continues from `start_epoch`."""
     pin = device.type == "cuda"
     train = make_batches(cfg.dataset, "train", cfg.model, cfg.batch_size, cfg.workers, train=True,
                          seed=cfg.seed, start_epoch=start_epoch, pin_memory=pin)
     val = make_batches(cfg.dataset, "val", cfg.model, cfg.batch_size, max(1, cfg.workers // 2) if cfg.workers else 0,
                        pin_memory=pin)
-    for epoch in range(start_epoch, cfg.epochs):
-        torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout etc.: same draws after a resume
-        lr = optimizer.param_groups[0]["lr"]
-        stats = train_one_epoch(model, prep, train, optimizer, device, cfg.amp, epoch, cfg.progress)
-        scheduler.step()
-        logits, labels, _ = predict_batches(model, prep, val, device, cfg.amp, f"epoch {epoch} val", cfg.progress)
-        val_acc = float((logits.argmax(1) == labels).mean()) if len(labels) else float("nan")
-        row = {"epoch": epoch, "lr": lr, **stats, "val_accuracy": val_acc, "val_samples": int(len(labels))}
-        if _is_main():
-            _atomic_save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                          "lr_scheduler": scheduler.state_dict(), "epoch": epoch, "args": asdict(cfg),
-                          "card_sha256": sha, "classes": card.classes}, ckpt_path)
-            with open(out / METRICS, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            tqdm.write(f"epoch {epoch}: loss {stats['train_loss']:.4f}  val acc {val_acc:.4f}  "
-                       f"{stats['images_per_s']:.0f} img/s  data wait {100 * stats['data_wait']:.1f} %")
+    return train, val
+
+
+def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfig, epoch: int) -> dict:
+    """Train one epoch, step the scheduler, validate; the metrics.jsonl row of the epoch."""
+    torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout etc.: same draws after a resume
+    lr = state.optimizer.param_groups[0]["lr"]
+    stats = train_one_epoch(state.model, state.prep, train, state.optimizer, device, cfg.amp, epoch, cfg.progress)
+    state.scheduler.step()
+    logits, labels, _ = predict_batches(state.model, state.prep, val, device, cfg.amp, f"epoch {epoch} val", cfg.progress)
+    val_acc = float((logits.argmax(1) == labels).mean()) if len(labels) else float("nan")
+    return {"epoch": epoch, "lr": lr, **stats, "val_accuracy": val_acc, "val_samples": int(len(labels))}
+
+
+def save_epoch(state: TrainState, cfg: FitConfig, sha: str, classes: list, row: dict) -> None:
+    """Replace RUN/checkpoint.pt (plain tensors, numbers, strings, lists, dicts) and append the metrics row."""
+    out = Path(cfg.out)
+    save_checkpoint({"model": unwrap(state.model).state_dict(), "optimizer": state.optimizer.state_dict(),
+                     "lr_scheduler": state.scheduler.state_dict(), "epoch": row["epoch"], "args": asdict(cfg),
+                     "card_sha256": sha, "classes": list(classes)}, out / CHECKPOINT)
+    with open(out / METRICS, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val acc {row['val_accuracy']:.4f}  "
+               f"{row['images_per_s']:.0f} img/s  data wait {100 * row['data_wait']:.1f} %")
+
+
+def fit(cfg: FitConfig) -> Path:
+    """Train `cfg.model` on `cfg.dataset`, checkpoint every epoch into `cfg.out`, then write the test report."""
+    check_config(cfg)
+    card, sha = check_dataset(cfg.dataset)
+    ckpt = resume_checkpoint(cfg, sha)
+    device = setup_device(cfg.device)
+    seed_everything(cfg.seed)
+    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+    if cfg.weights is None:
+        cfg.weights = get_model(cfg.model).default_weights
+    state = prepare_state(cfg, card, device, ckpt)
+    if is_main():
+        start_run_dir(cfg, sha, device)
+    train, val = build_loaders(cfg, state.start_epoch, device)
+    for epoch in range(state.start_epoch, cfg.epochs):
+        row = run_epoch(state, train, val, device, cfg, epoch)
+        if is_main():
+            save_epoch(state, cfg, sha, card.classes, row)
     if dist_info()[1] > 1:
         torch.distributed.barrier()  # the last checkpoint is on disk before any rank reads it
+    out = Path(cfg.out)
     if cfg.report:
-        from .report import evaluate_run
-
         evaluate_run(out, device=str(device), batch_size=cfg.batch_size, workers=cfg.workers, progress=cfg.progress)
     return out
-
-
-def load_run(run, device: torch.device):
-    """(model in eval mode on `device`, checkpoint dict, CardInfo of the run's dataset) of a run directory."""
-    run = Path(run)
-    path = run / CHECKPOINT
-    if not path.is_file():
-        raise TrainError(f"{run} is not a training run (no {CHECKPOINT}): give the --out directory of `ecgtrain fit`")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    card = card_info(json.loads((run / RUN_CARD).read_text()))
-    args = ckpt["args"]
-    model = build_model(args["model"], num_classes=len(card.classes), n_leads=card.n_leads,
-                        weights="none", input_length=card.window)
-    model.load_state_dict(ckpt["model"])
-    channels_last = args["model"] in IMAGE_MODELS and args.get("channels_last", True) and device.type == "cuda"
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format).eval()
-    return model, ckpt, card

@@ -1,4 +1,10 @@
-"""Test-split report of a run: metrics, confusion matrix, bootstrap interval, curves, report.md/json."""
+"""Report of a run on one split: metrics, confusion matrix, bootstrap interval, curves, report.md/json.
+
+On the run's own dataset the files go into the run directory (report.md for the test split,
+report-{split}.md for others). On another dataset they go into RUN/eval-{dataset dir name}-{first 8
+hex digits of the sha256 of its dataset.json}/, so the run's own report is never overwritten.
+Figures are drawn on `matplotlib.figure.Figure` with an Agg canvas, never with pyplot.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,16 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from shards import layout
 from shards.card import read_card
 
-from .data import Standardize, card_info, dist_info, make_batches, read_records
-from .engine import METRICS, load_run, predict_batches, setup_device
+from .data import card_info, make_batches, read_records
 from .errors import TrainError
-from .models import IMAGE_MODELS
+from .inference import is_main, load_run, predict_batches, setup_device
+from .rundir import METRICS, card_sha256
 
 N_BOOTSTRAP = 1000
 
@@ -87,14 +96,23 @@ def compute_metrics(y_true, y_pred, classes: list[str], records: list[str], seed
     }
 
 
-def _plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
-    import matplotlib
+def _figure(width: float, height: float, cols: int = 1):
+    """A matplotlib Figure on its own Agg canvas (no pyplot: no global figure registry, no GUI backend)."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, cols)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _save_png(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    with layout.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+
+
+def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
+    """confusion.png: counts, true class rows, predicted class columns."""
     size = 2.5 + 0.6 * len(classes)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = _figure(size, size)
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -103,46 +121,42 @@ def _plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) 
     ax.set_title(title, fontsize=9)
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_png(fig, path)
 
 
 def plot_curves(metrics_path: Path, path: Path) -> bool:
     """Training loss and validation accuracy per epoch from metrics.jsonl; False when there is none."""
     if not metrics_path.is_file():
         return False
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    try:
+        rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainError(f"{metrics_path} is damaged ({exc}): remove it or train the run again") from None
     if not rows:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [r["epoch"] for r in rows]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (a, b) = _figure(9, 3.5, cols=2)
     a.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     a.set_xlabel("epoch")
     a.set_ylabel("train loss")
     b.plot(epochs, [r["val_accuracy"] for r in rows], marker="o", color="C1")
     b.set_xlabel("epoch")
     b.set_ylabel("val accuracy")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save_png(fig, path)
     return True
 
 
 def _markdown(r: dict) -> str:
     m = r["metrics"]
     lines = [
-        f"# Report: {r['model']} on {r['database']} ({r['split']} split)",
+        f"# Report: {r['display']} on {r['database']} ({r['split']} split)",
         "",
-        f"- dataset: `{r['dataset']}` (card sha256 `{r['card_sha256'][:12]}`)",
+        f"- dataset: `{r['dataset']}` (dataset.json sha256 `{r['card_sha256'][:12]}`)",
         f"- split scheme: **split by {r['split_by']}**"
         + (" (windows of one patient can be in train and test: optimistic, the paper's setting)" if r["split_by"] == "window" else ""),
-        f"- checkpoint: epoch {r['epoch'] + 1} of {r['epochs']}",
+        f"- checkpoint: epoch {r['epoch'] + 1} of {r['epochs']}"
+        + ("" if r["trained_card_sha256"] == r["card_sha256"]
+           else f", trained on another dataset (dataset.json sha256 `{r['trained_card_sha256'][:12]}`)"),
         f"- windows: {m['n_windows']}, records: {m['n_records']}",
         "",
         "| metric | value |",
@@ -157,49 +171,62 @@ def _markdown(r: dict) -> str:
     ]
     for c, v in m["per_class"].items():
         lines.append(f"| {c} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |")
-    lines += ["", "Confusion matrix (rows true, columns predicted): `confusion.csv`, `confusion.png`."]
+    stem = "confusion" + ("" if r["split"] == "test" else f"-{r['split']}")
+    lines += ["", f"Confusion matrix (rows true, columns predicted): `{stem}.csv`, `{stem}.png`."]
     if r.get("curves"):
         lines.append("Training curves: `curves.png`.")
     return "\n".join(lines) + "\n"
+
+
+def report_dir(run: Path, dataset: Path, sha: str, trained_sha: str) -> Path:
+    """Where the report of `run` on `dataset` goes: the run itself for its own dataset (same card),
+    else RUN/eval-{dataset dir name}-{sha[:8]}."""
+    if sha == trained_sha:
+        return run
+    return run / f"eval-{dataset.resolve().name}-{sha[:8]}"
 
 
 def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", batch_size: int = 64,
                  workers: int = 4, progress: bool = True) -> Path:
     """Evaluate a run's last checkpoint on `split` and write report.md / report.json and plots; returns report.md.
 
-    `dataset` defaults to the one the run was trained on; another dataset must have the same classes.
-    Reports for a split other than test are named report-{split}.md / .json.
+    `dataset` defaults to the one the run was trained on; another dataset must have the same classes
+    and its report goes to `report_dir` (module docstring). Reports for a split other than test are
+    named report-{split}.md / .json.
     """
     run = Path(run)
-    dev = setup_device(device)
-    model, ckpt, card = load_run(run, dev)
-    args = ckpt["args"]
+    loaded = load_run(run, setup_device(device))
+    args, ckpt = loaded.checkpoint["args"], loaded.checkpoint
     dataset = Path(dataset or args["dataset"])
     data_card = card_info(read_card(dataset))
-    if data_card.classes != card.classes:
-        raise TrainError(f"dataset {dataset} has classes {data_card.classes}, the run was trained on {card.classes}: "
-                       "evaluate on a dataset with the same classes")
-    image = args["model"] in IMAGE_MODELS
-    prep = Standardize(image, image and dev.type == "cuda").to(dev)
-    batches = make_batches(dataset, split, args["model"], batch_size, workers, pin_memory=dev.type == "cuda")
-    logits, labels, keys = predict_batches(model, prep, batches, dev, args.get("amp", True), f"{split}", progress)
-    stem = "report" if split == "test" else f"report-{split}"
-    report = run / f"{stem}.md"
-    if dist_info()[0] != 0:  # under torchrun every rank predicts its shards, rank 0 writes
+    if data_card.classes != loaded.card.classes:
+        raise TrainError(f"dataset {dataset} has classes {data_card.classes}, the run was trained on "
+                         f"{loaded.card.classes}: evaluate on a dataset with the same classes")
+    sha = card_sha256(dataset)
+    out = report_dir(run, dataset, sha, ckpt["card_sha256"])
+    batches = make_batches(dataset, split, loaded.spec.name, batch_size, workers,
+                           pin_memory=loaded.device.type == "cuda")
+    logits, labels, keys = predict_batches(loaded.model, loaded.standardize(), batches, loaded.device, loaded.amp,
+                                           split, progress)
+    suffix = "" if split == "test" else f"-{split}"
+    report = out / f"report{suffix}.md"
+    if not is_main():  # under torchrun every rank predicts its shards, rank 0 writes
         return report
     records = read_records(dataset)
-    metrics = compute_metrics(labels, logits.argmax(1), card.classes, [records.get(k, k) for k in keys], args["seed"])
-    classes = card.classes
-    suffix = "" if split == "test" else f"-{split}"
-    np.savetxt(run / f"confusion{suffix}.csv", np.asarray(metrics["confusion"]), fmt="%d", delimiter=",",
-               header=",".join(classes), comments="")
-    _plot_confusion(np.asarray(metrics["confusion"]), classes, run / f"confusion{suffix}.png",
-                    f"{args['model']} / {data_card.database} / {split} (split by {data_card.split_by})")
+    classes = loaded.card.classes
+    metrics = compute_metrics(labels, logits.argmax(1), classes, [records.get(k, k) for k in keys], args["seed"])
+    out.mkdir(exist_ok=True)
+    cm = np.asarray(metrics["confusion"])
+    with layout.atomic_path(out / f"confusion{suffix}.csv") as tmp:
+        np.savetxt(tmp, cm, fmt="%d", delimiter=",", header=",".join(classes), comments="")
+    plot_confusion(cm, classes, out / f"confusion{suffix}.png",
+                   f"{loaded.spec.display} / {data_card.database} / {split} (split by {data_card.split_by})")
     result = {
-        "model": args["model"], "database": data_card.database, "dataset": str(dataset), "split": split,
-        "split_by": data_card.split_by, "card_sha256": ckpt["card_sha256"], "epoch": ckpt["epoch"],
-        "epochs": args["epochs"], "metrics": metrics, "curves": plot_curves(run / METRICS, run / "curves.png"),
+        "model": loaded.spec.name, "display": loaded.spec.display, "database": data_card.database,
+        "dataset": str(dataset), "card_sha256": sha, "trained_card_sha256": ckpt["card_sha256"], "split": split,
+        "split_by": data_card.split_by, "epoch": ckpt["epoch"], "epochs": args["epochs"], "metrics": metrics,
+        "curves": out == run and plot_curves(run / METRICS, run / "curves.png"),
     }
-    (run / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    report.write_text(_markdown(result))
+    layout.write_atomic(report.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
+    layout.write_atomic(report, _markdown(result))
     return report

@@ -13,7 +13,8 @@ from .errors import DatasetError
 from .layout import CARD, SPLITS, is_dataset_file, shard_split, write_atomic
 
 _CHUNK = 1 << 20
-# Fields the caller supplies, with their JSON types; write_card adds format_version and files.
+CARD_DIGEST = "card_sha256"  # sha256 of the card's own content (card_digest), written last
+# Fields the caller supplies, with their JSON types; write_card adds format_version, files and card_sha256.
 FIELDS = {
     "software_version": str,
     "source": dict,  # at least {"database": str, "version": str}
@@ -63,7 +64,7 @@ def shard_digest(path: str | Path) -> tuple[str, int, int]:
         reader = HashingReader(f)
         keys, last = 0, None
         try:
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
+            with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]  # a stream needs only read()
                 for member in tar:
                     key = member.name.partition(".")[0]
                     keys += key != last
@@ -74,11 +75,21 @@ def shard_digest(path: str | Path) -> tuple[str, int, int]:
     return sha, size, keys
 
 
+def card_digest(card: dict) -> str:
+    """sha256 hex of a card's canonical content: compact JSON with sorted keys, ASCII, without card_sha256."""
+    rest = {k: v for k, v in card.items() if k != CARD_DIGEST}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode("ascii")).hexdigest()
+
+
 def dataset_files(root: str | Path) -> list[str]:
     """Relative POSIX paths of the files the card lists (see layout.is_dataset_file), sorted."""
     root = Path(root)
     found = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     return sorted(rel for rel in found if is_dataset_file(rel))
+
+
+def _positive(value, kind) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool) and value > 0
 
 
 def check_card(card: dict, where: str) -> None:
@@ -97,9 +108,14 @@ def check_card(card: dict, where: str) -> None:
     classes = card["classes"]
     if not classes or not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
         raise bad("classes must be a non-empty list of distinct labels")
-    length = card["window"].get("length")
-    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+    if len(card["leads"]) != card["n_leads"]:
+        raise bad(f"n_leads is {card['n_leads']} but leads names {len(card['leads'])}")
+    if not _positive(card["window"].get("length"), int):
         raise bad("window needs a positive integer 'length'")
+    if "fs" in card["window"] and not _positive(card["window"]["fs"], (int, float)):
+        raise bad("window 'fs' must be a positive number")
+    if not all(_positive(card["render"][k], int) for k in ("out_h", "out_w") if k in card["render"]):
+        raise bad("render 'out_h' and 'out_w' must be positive integers")
     for split, per_class in card["counts"].items():
         if split not in SPLITS or not isinstance(per_class, dict):
             raise bad(f"counts must map splits {SPLITS} to {{label: count}}, got {split!r}")
@@ -109,7 +125,8 @@ def check_card(card: dict, where: str) -> None:
 
 
 def write_card(root: str | Path, card: dict) -> dict:
-    """Write root/dataset.json: `card` plus format_version and the sha256 and size of every other file.
+    """Write root/dataset.json: `card` plus format_version, the sha256 and size of every other file, and
+    card_sha256 (the digest of the card's own content, see card_digest).
 
     Shard entries also give their number of samples (what a loader needs for exact epochs).
 
@@ -130,6 +147,7 @@ def write_card(root: str | Path, card: dict) -> dict:
             files[rel] = {"sha256": sha, "bytes": size}
     full = {**card, "format_version": FORMAT_VERSION, "files": files}
     try:
+        full[CARD_DIGEST] = card_digest(full)
         text = json.dumps(full, indent=2, sort_keys=True) + "\n"
     except (TypeError, ValueError) as exc:
         raise DatasetError(f"card for {root} cannot be stored as JSON ({exc}): pass plain Python values") from exc
@@ -137,8 +155,34 @@ def write_card(root: str | Path, card: dict) -> dict:
     return full
 
 
+def _check_version(card: dict, path: Path) -> None:
+    """DatasetError unless the card is of this toolkit's format version."""
+    version = card.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise DatasetError(f"{path} has no valid format_version: it is not a dataset card of this toolkit")
+    if version > FORMAT_VERSION:
+        raise DatasetError(
+            f"{path} has format version {version}, this toolkit reads up to {FORMAT_VERSION}: upgrade imecgnet-toolkit"
+        )
+    if version < FORMAT_VERSION:
+        raise DatasetError(
+            f"{path} has format version {version}, this toolkit reads version {FORMAT_VERSION} (cards that check "
+            f"themselves): rebuild the dataset with `ecgrender build`, or get a version-{FORMAT_VERSION} copy"
+        )
+
+
+def _check_digest(card: dict, path: Path) -> None:
+    """DatasetError unless card_sha256 is the digest of the rest of the card."""
+    if card.get(CARD_DIGEST) != card_digest(card):
+        raise DatasetError(
+            f"dataset.json was edited after it was written: {path} does not match its {CARD_DIGEST}; "
+            f"re-download the dataset or rebuild it with `ecgrender build`"
+        )
+
+
 def read_card(root: str | Path) -> dict:
-    """Read and check root/dataset.json; DatasetError if missing, unparsable, incomplete or from a newer format."""
+    """Read and check root/dataset.json; DatasetError if missing, unparsable, of another format version,
+    edited after it was written (card_sha256), or incomplete."""
     path = Path(root) / CARD
     if not path.is_file():
         raise DatasetError(
@@ -152,13 +196,8 @@ def read_card(root: str | Path) -> dict:
         ) from exc
     if not isinstance(card, dict):
         raise DatasetError(f"{path} is not a JSON object: re-download the dataset or rerun ecgrender build")
-    version = card.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise DatasetError(f"{path} has no valid format_version: it is not a dataset card of this toolkit")
-    if version > FORMAT_VERSION:
-        raise DatasetError(
-            f"{path} has format version {version}, this toolkit reads up to {FORMAT_VERSION}: upgrade imecgnet-toolkit"
-        )
+    _check_version(card, path)
+    _check_digest(card, path)
     check_card(card, str(path))
     files = card.get("files")
     if not isinstance(files, dict) or not all(
@@ -208,10 +247,12 @@ def _counts_table(card: dict) -> list[str]:
 def summarize_card(card: dict) -> str:
     """Human-readable summary of a card (what `ecgrender info` prints)."""
     source = card["source"]
-    extra = {k: v for k, v in source.items() if k not in ("database", "version")}
+    extra = {k: v for k, v in source.items() if k not in ("database", "version", "files")}
+    if isinstance(source.get("files"), dict):  # the source files' checksums: their number, not each
+        extra["files read"] = f"{len(source['files'])} (sha256 in dataset.json)"
     files = card.get("files", {})
     shards = {s: sum(1 for f in files if shard_split(f) == s) for s in SPLITS}
-    others = {k: v for k, v in card.items() if k not in FIELDS and k not in ("format_version", "files")}
+    others = {k: v for k, v in card.items() if k not in FIELDS and k not in ("format_version", "files", CARD_DIGEST)}
     lines = [
         f"format       {card['format_version']}, written by {card['software_version']}",
         f"source       {source['database']} {source['version']}" + (f" ({_text(extra)})" if extra else ""),

@@ -1,85 +1,193 @@
-"""Read a dataset's image shards: shard URLs per split for a webdataset pipeline, or decoded samples."""
+"""Read a dataset's image shards: the card's shard list per split, and samples decoded with explicit decoders.
+
+A shard is untrusted data. Readers take exactly the shards the card lists, accept only regular
+members named `{key}.cls`, `{key}.json`, `{key}.png`, and decode each type with its own decoder
+(`MEMBER_DECODERS`): nothing else is decoded, so nothing in a shard can run code (webdataset's
+default decoders would unpickle a `.pyd` member).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import json
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import webdataset as wds
+from PIL import Image
 
 from .card import read_card
 from .errors import DatasetError
-from .layout import (
-    SAMPLE_EXTENSIONS,
-    check_shard_end,
-    check_split,
-    shard_paths,
-    shard_split,
-)
+from .layout import SAMPLE_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
+from .writer import check_key
+
+_FIX = "run `ecgrender verify` on the dataset, then re-download or rebuild that shard"
 
 
 def split_shards(root: str | Path, split: str) -> list[tuple[str, int]]:
     """(absolute path, number of samples) of each shard of `split`, in order, as dataset.json lists them.
 
     Requires the card (a dataset without one is incomplete) and the shards it lists to be exactly those
-    on disk; an empty list means the split holds no windows.
+    on disk: an unlisted shard or a listed one that is missing is a DatasetError naming it. An empty
+    list means the split holds no windows.
     """
     check_split(split)
     root = Path(root).resolve()
     files = read_card(root)["files"]
-    on_disk = [p.relative_to(root).as_posix() for p in shard_paths(root, split)]
+    on_disk = {p.relative_to(root).as_posix() for p in shard_paths(root, split)}
     listed = sorted(rel for rel in files if shard_split(rel) == split)
-    if on_disk != listed:
-        missing = sorted(set(listed) - set(on_disk))
-        extra = sorted(set(on_disk) - set(listed))
+    unlisted, missing = sorted(on_disk - set(listed)), sorted(set(listed) - on_disk)
+    if unlisted:
         raise DatasetError(
-            f"{root}: {split} shards differ from {root.name}/dataset.json (missing {missing}, unlisted {extra}): "
-            f"run ecgrender verify, then re-download or rebuild"
+            f"{root}: {unlisted[0]} is on disk but not listed in dataset.json: it is not part of the dataset; "
+            f"remove it (or re-download the dataset), then run `ecgrender verify`"
+        )
+    if missing:
+        raise DatasetError(
+            f"{root}: {missing[0]} is listed in dataset.json but missing: re-download or rebuild the dataset"
         )
     return [(str(root / rel), files[rel]["samples"]) for rel in listed]
 
 
 def split_urls(root: str | Path, split: str) -> list[str]:
-    """Absolute paths of the shards of `split`, in order, for `webdataset.WebDataset` (see split_shards)."""
+    """Absolute paths of the shards of `split`, in order, for a webdataset pipeline (see split_shards)."""
     return [url for url, _ in split_shards(root, split)]
 
 
-def _message(exc: BaseException) -> str:
-    """One line naming the failing member (webdataset's DecodingError) and the root cause."""
-    where = f"{exc.key}.{exc.k}: " if isinstance(exc, wds.autodecode.DecodingError) else ""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = str(exc.args[0]) if exc.args else ""
-    return f"{where}{type(exc).__name__}: {text}".replace("\n", " ")
+def _usable_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except DatasetError:
+        return False
+    return True
+
+
+def member_name(member: tarfile.TarInfo, shard: str) -> tuple[str, str]:
+    """(key, extension) of a shard member; DatasetError naming the shard and the member unless it is a
+    regular file `{key}.{ext}` with a usable key and ext one of SAMPLE_EXTENSIONS."""
+    key, _, ext = member.name.partition(".")
+    if not (member.isreg() and ext in SAMPLE_EXTENSIONS and _usable_key(key)):
+        raise DatasetError(
+            f"shard {shard}: unexpected member {member.name!r} (a shard holds only regular files "
+            f"KEY.{'/.'.join(SAMPLE_EXTENSIONS)}): do not use this shard; re-download or rebuild it"
+        )
+    return key, ext
+
+
+def _png(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+        if image.mode != "L":
+            raise ValueError(f"mode {image.mode}, not 8-bit grey (L)")
+        return np.asarray(image, dtype=np.uint8)
+
+
+def _cls(data: bytes) -> int:
+    return int(data.decode("ascii"))
+
+
+def _json(data: bytes) -> dict:
+    row = json.loads(data)
+    if not isinstance(row, dict):
+        raise ValueError(f"a JSON {type(row).__name__}, not an object")
+    return row
+
+
+# The format's member types and their decoders; no other member is ever decoded.
+MEMBER_DECODERS: dict[str, Callable[[bytes], Any]] = {"cls": _cls, "json": _json, "png": _png}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+def decode_sample(sample: dict) -> tuple[str, np.ndarray, int, dict]:
+    """A raw webdataset sample (bytes per member) -> (key, grey uint8 (H, W) image, label id, manifest row).
+
+    Decodes `.png` with Pillow (PNG only, mode L), `.cls` with int, `.json` with json.loads; a missing
+    or undecodable member is a one-line DatasetError naming the shard and the member.
+    """
+    url, key = sample.get("__url__", "?"), sample.get("__key__", "?")
+    missing = [ext for ext in SAMPLE_EXTENSIONS if ext not in sample]
+    if missing:
+        raise DatasetError(f"shard {url}: sample {key} lacks {missing}: {_FIX}")
+    decoded = {}
+    for ext, decode in MEMBER_DECODERS.items():
+        try:
+            decoded[ext] = decode(sample[ext])
+        except Exception as exc:  # PIL, unicode, int and JSON errors alike mean a damaged member
+            raise DatasetError(f"shard {url}: member {key}.{ext} is damaged ({_one_line(exc)}): {_FIX}") from None
+    return key, decoded["png"], decoded["cls"], decoded["json"]
+
+
+def _members(url: str, stream, expected: int) -> Iterator[dict]:
+    """The members of one opened shard as {fname, data, __url__}, checked (names, duplicates, sample count)."""
+    keys: set[str] = set()
+    key: str | None = None
+    exts: set[str] = set()
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            name_key, ext = member_name(member, url)
+            if name_key != key:
+                if name_key in keys:
+                    raise DatasetError(f"shard {url}: sample key {name_key} appears twice: {_FIX}")
+                keys.add(name_key)
+                key, exts = name_key, set()
+            if ext in exts:
+                raise DatasetError(f"shard {url}: sample {key} has two .{ext} members: {_FIX}")
+            exts.add(ext)
+            file = tar.extractfile(member)
+            assert file is not None  # member_name let only a regular file through
+            yield {"fname": member.name, "data": file.read(), "__url__": url}
+    if len(keys) != expected:  # a damaged tar header makes tarfile stop without an error
+        raise DatasetError(f"shard {url} holds {len(keys)} samples, dataset.json says {expected}: {_FIX}")
+
+
+def _shard_files(sources: Iterable[dict], samples: dict[str, int]) -> Iterator[dict]:
+    """webdataset stage: opened shards {url, stream} -> their checked members, then {} at each shard's end."""
+    for source in sources:
+        url, stream = source["url"], source["stream"]
+        try:
+            check_shard_end(url)
+            yield from _members(url, stream, samples[url])
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise DatasetError(f"shard {url} is unreadable ({_one_line(exc)}): {_FIX}") from None
+        finally:
+            stream.close()
+        yield {}
+
+
+def _open_error(exc: Exception) -> bool:
+    """url_opener's handler: a shard that cannot be opened is a DatasetError naming it."""
+    url = exc.args[-1] if exc.args else "?"
+    raise DatasetError(f"shard {url} cannot be opened ({type(exc).__name__}): {_FIX}")
+
+
+def _shard_samples(src: Iterable[dict], samples: dict[str, int]) -> Iterator[dict]:
+    return wds.tariterators.group_by_keys(_shard_files(wds.tariterators.url_opener(src, handler=_open_error), samples))
+
+
+def shard_samples(samples: dict[str, int]):
+    """webdataset pipeline stage: shard URLs {url} -> raw samples (bytes per member), in place of
+    `tarfile_to_samples`; follow it with `wds.map(decode_sample)`.
+
+    `samples` is the card's {url: number of samples} (dict(split_shards(...))). A member other than the
+    format's, a truncated or unreadable shard, or a sample count other than the card's raise a
+    DatasetError naming the shard.
+    """
+    return wds.filters.pipelinefilter(_shard_samples)(samples=samples)
 
 
 def iter_samples(root: str | Path, split: str) -> Iterator[tuple[str, np.ndarray, int, dict]]:
     """Decoded samples of `split` in shard order: (key, grey uint8 (H, W) image, label id, manifest row).
 
-    Built on plain webdataset (`decode("l8")`); a truncated or corrupt shard, a sample lacking one of
-    its .cls/.json/.png members, or a shard with fewer samples than the card says raises DatasetError
-    naming the shard.
+    Reads exactly the card's shards (split_shards) through `shard_samples` and `decode_sample`.
     """
-    for url, expected in split_shards(root, split):
-        check_shard_end(url)
-        samples = iter(wds.WebDataset(url, shardshuffle=False, empty_check=False).decode("l8"))
-        count = 0
-        while True:
-            try:
-                sample = next(samples)
-            except StopIteration:
-                break
-            except Exception as exc:  # tar, PNG, JSON and webdataset errors alike mean a damaged shard
-                raise DatasetError(f"shard {url} is corrupt ({_message(exc)}): re-download or rebuild it") from exc
-            missing = [ext for ext in SAMPLE_EXTENSIONS if ext not in sample]
-            if missing:
-                raise DatasetError(
-                    f"shard {url}: sample {sample['__key__']} lacks {missing}: re-download or rebuild the shard"
-                )
-            count += 1
-            yield sample["__key__"], sample["png"], sample["cls"], sample["json"]
-        if count != expected:
-            raise DatasetError(
-                f"shard {url} holds {count} samples, dataset.json says {expected}: re-download or rebuild it"
-            )
+    shards = split_shards(root, split)
+    if not shards:  # webdataset refuses an empty shard list
+        return
+    yield from wds.DataPipeline(
+        wds.SimpleShardList([url for url, _ in shards]), shard_samples(dict(shards)), wds.map(decode_sample)
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import struct
 import tarfile
 from collections import Counter
@@ -31,6 +30,7 @@ from .layout import (
     shard_split,
 )
 from .manifest import iter_manifest
+from .reader import MEMBER_DECODERS, member_name
 from .writer import PNG_SIGNATURE
 
 _H5_BLOCK = 8192
@@ -47,7 +47,7 @@ class _Sample(NamedTuple):
 class _Problems(list):
     """Problems found so far; `once(tag, text)` records only the first problem of a kind."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._tags: set = set()
 
@@ -96,7 +96,7 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
 
     Returns the windows per (split, label), or None when the manifest cannot be read.
     """
-    classes, length = card["classes"], card["window"]["length"]
+    classes, length, fs = card["classes"], card["window"]["length"], card["window"].get("fs")
     counts: Counter = Counter()
     keys: set[str] = set()
     try:
@@ -113,6 +113,8 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
                 problems.once("label", f"{where}: label {label!r} with id {label_id} disagrees with the card's classes")
             if row["length"] != length:
                 problems.once("length", f"{where}: window length {row['length']}, dataset.json says {length}")
+            if fs is not None and row["fs"] != fs:
+                problems.once("fs", f"{where}: fs {row['fs']} Hz, dataset.json's window.fs says {fs}: re-download or rebuild the dataset")
             counts[row["split"], label] += 1
     except DatasetError as exc:
         problems.append(str(exc))
@@ -120,6 +122,9 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         problems.append(f"{MANIFEST}: cannot read ({exc}): re-download or rebuild it")
         return None
+    total = card.get("total")
+    if total is not None and total != counts.total():
+        problems.append(f"dataset.json: total is {total}, {MANIFEST} has {counts.total()} rows: re-download or rebuild the dataset")
     declared = Counter({(s, c): n for s, per in card["counts"].items() for c, n in per.items() if n})
     if declared != counts:
         diff = sorted(set(declared.items()) ^ set(counts.items()))[0]
@@ -139,34 +144,38 @@ def _png_header(data: bytes) -> tuple:
 
 def _tar_samples(tar: tarfile.TarFile, rel: str, report: Callable[[str], None]) -> Iterator[_Sample]:
     """Complete samples of one shard; an incomplete or malformed sample is reported, not yielded."""
-    key, members = None, {}
+    key: str | None = None
+    members: dict[str, bytes] = {}
 
-    def finish() -> _Sample | None:
+    def finish(key: str) -> _Sample | None:
         missing = [ext for ext in SAMPLE_EXTENSIONS if ext not in members]
         if missing:
             report(f"{rel}: sample {key} lacks {missing}: re-download or rebuild the shard")
             return None
         try:
-            label_id = int(members["cls"].decode("ascii"))
-            row = json.loads(members["json"])
-        except (UnicodeDecodeError, ValueError) as exc:
+            label_id = MEMBER_DECODERS["cls"](members["cls"])
+            row = MEMBER_DECODERS["json"](members["json"])
+        except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
             report(f"{rel}: sample {key} has an unreadable .cls or .json ({exc}): rebuild the shard")
             return None
         return _Sample(rel, key, label_id, row, _png_header(members["png"]))
 
     for member in tar:
-        name_key, _, ext = member.name.partition(".")
-        if not member.isreg() or ext not in SAMPLE_EXTENSIONS:
-            report(f"{rel}: unexpected member {member.name!r}: a shard holds only .cls/.json/.png files")
+        try:
+            name_key, ext = member_name(member, rel)
+        except DatasetError as exc:
+            report(str(exc))
             continue
         if name_key != key:
-            if key is not None and (sample := finish()):
+            if key is not None and (sample := finish(key)):
                 yield sample
             key, members = name_key, {}
         if ext in members:
             report(f"{rel}: sample {key} has two .{ext} members: rebuild the shard")
-        members[ext] = tar.extractfile(member).read(26 if ext == "png" else -1)
-    if key is not None and (sample := finish()):
+        file = tar.extractfile(member)
+        assert file is not None  # member_name let only a regular file through
+        members[ext] = file.read(26 if ext == "png" else -1)
+    if key is not None and (sample := finish(key)):
         yield sample
 
 
@@ -192,7 +201,7 @@ class _ShardStream:
             with open(path, "rb") as file:
                 reader = HashingReader(file, self.update)
                 try:
-                    with tarfile.open(fileobj=reader, mode="r|") as tar:
+                    with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]  # a stream needs only read()
                         for sample in _tar_samples(tar, rel, self._report):
                             samples += 1
                             yield sample
@@ -240,7 +249,7 @@ def _split_rows(root: Path, split: str) -> Iterator[dict]:
 def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: _Problems) -> None:
     """Shards and refecg.h5 hold the manifest's rows of each split, in manifest order, with the same labels."""
     length = card["window"]["length"]
-    check_image = _ImageCheck(problems)
+    check_image = _ImageCheck(problems, card["render"])
     for split in SPLITS:
         n = sum(v for (s, _), v in counts.items() if s == split)
         stream = _ShardStream(root, split, card["files"], update, problems)
@@ -265,6 +274,7 @@ def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: 
 def _compare_sample(split: str, i: int, expected: dict | None, sample: _Sample | None, problems: _Problems) -> bool:
     """One shard sample against its manifest row; False (after recording the problem) on the first mismatch."""
     if sample is None:
+        assert expected is not None  # refecg.h5's rows never outnumber the manifest's (_h5_split checks shapes)
         problems.append(
             f"{IMAGES}/: the {split} shards end after {i} samples, {MANIFEST} has more (next: {expected['key']}): "
             f"a shard is missing or truncated"
@@ -286,10 +296,14 @@ def _compare_sample(split: str, i: int, expected: dict | None, sample: _Sample |
 
 
 class _ImageCheck:
-    """Every PNG is 8-bit grey and all have the size of the first one (reported once each)."""
+    """Every PNG is 8-bit grey and of the card's render size (out_w x out_h), or where the card gives none,
+    of the size of the first one (each reported once)."""
 
-    def __init__(self, problems: _Problems):
-        self.problems, self.size = problems, None
+    def __init__(self, problems: _Problems, render: dict):
+        self.problems = problems
+        size = (render.get("out_w"), render.get("out_h"))
+        self.size: tuple | None
+        self.size, self.where = (size, "dataset.json's render says") if None not in size else (None, "earlier ones are")
 
     def __call__(self, sample: _Sample) -> None:
         if sample.png[2:] != (8, 0):
@@ -297,18 +311,21 @@ class _ImageCheck:
         elif self.size is None:
             self.size = sample.png[:2]
         elif sample.png[:2] != self.size:
+            (w, h), (want_w, want_h) = sample.png[:2], self.size
             self.problems.once(
-                "size", f"{sample.shard}: sample {sample.key} is {sample.png[:2]} px (w, h), earlier ones {self.size}"
+                "size", f"{sample.shard}: sample {sample.key} is {w}x{h} px (w x h), {self.where} {want_w}x{want_h}: "
+                f"re-download or rebuild the dataset"
             )
 
 
 def verify_dataset(root: str | Path, progress: bool = False) -> list[str]:
     """Problems found in a dataset directory, one line each naming the file; an empty list means sound.
 
-    Checks: the card; every listed file present with its size and sha256; no unlisted shard; every
-    shard a readable tar of complete samples; the shards of each split hold exactly the manifest rows
-    of that split in manifest order (keys, labels, .json rows); refecg.h5 holds the same keys and labels
-    in the same order with x of shape (N, window); the card's counts equal the manifest's. Files are
+    Checks: the card (self-checksum, fields); every listed file present with its size and sha256; no
+    unlisted shard; every shard a readable tar of complete samples with no other member; the shards of
+    each split hold exactly the manifest rows of that split in manifest order (keys, labels, .json
+    rows), as PNGs of the card's render size; refecg.h5 holds the same keys and labels in the same
+    order with x of shape (N, window); the card's counts, total and window.fs match the manifest. Files are
     streamed (each shard read once), with a tqdm bar over bytes when `progress`.
     """
     root = Path(root)

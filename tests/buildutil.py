@@ -23,6 +23,16 @@ def ecgrender_process(*args, **popen) -> subprocess.Popen:
     return subprocess.Popen(ECGRENDER + [str(a) for a in args], **popen)
 
 
+def ecgrender_run(*args, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the CLI as a separate process to its end (a crash shows as a negative return code)."""
+    return subprocess.run(ECGRENDER + [str(a) for a in args], capture_output=True, text=True, timeout=timeout)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The `error: ...` lines of a command's stderr (progress bars left out)."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under root (relative path -> content)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
+import tarfile
 from pathlib import Path
 
 import numpy as np
 
-from shards.card import write_card
+from shards.card import CARD_DIGEST, card_digest, read_card, write_card
 from shards.layout import MANIFEST, REFECG, SPLITS, shard_name
 from shards.manifest import COLUMNS as MANIFEST_COLUMNS
 from shards.refecg import RefEcgWriter
@@ -84,7 +87,8 @@ def card_fields(rows: list[dict]) -> dict:
         "source": {"database": "mitdb", "version": "1.0.0"},
         "classes": list(CLASSES),
         "counts": counts,
-        "window": {"length": LENGTH},
+        "window": {"length": LENGTH, "fs": 360.0},
+        "total": len(rows),
         "n_leads": 2,
         "leads": ["MLII", "V1"],
         "split_by": "patient",
@@ -103,3 +107,34 @@ def make_dataset(root: Path, per_split=(7, 3, 2), shard_size=3) -> list[dict]:
     write_shards(root, rows, shard_size)
     write_card(root, card_fields(rows))
     return rows
+
+
+def edit_card(root: Path, change, resign: bool = True) -> None:
+    """Edit dataset.json in place with `change(card)`; with `resign`, recompute card_sha256 as an attacker
+    who controls the card would (so only what verify re-derives can catch the edit)."""
+    path = root / "dataset.json"
+    card = json.loads(path.read_text())
+    change(card)
+    if resign:
+        card[CARD_DIGEST] = card_digest(card)
+    path.write_text(json.dumps(card, indent=2, sort_keys=True))
+
+
+def reseal_card(root: Path) -> None:
+    """Rewrite the card of a tampered dataset so every digest matches the files (the attacker's card)."""
+    card = read_card(root)
+    write_card(root, {k: v for k, v in card.items() if k not in ("format_version", "files", CARD_DIGEST)})
+
+
+def add_member(shard: Path, name: str, data: bytes = b"", kind: bytes = tarfile.REGTYPE, at: int = 3) -> None:
+    """Insert a member (by default after the first sample's three members) into a shard, keeping the rest."""
+    with tarfile.open(shard) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar]
+    extra = tarfile.TarInfo(name)
+    extra.type, extra.size = kind, len(data) if kind == tarfile.REGTYPE else 0
+    if kind == tarfile.SYMTYPE:
+        extra.linkname = "/etc/passwd"
+    members.insert(at, (extra, data))
+    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, content in members:
+            tar.addfile(member, io.BytesIO(content) if member.isreg() else None)

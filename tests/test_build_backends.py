@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from buildutil import ecgrender, tree_bytes
 
-OPTIONS = ["--db", "demo", "--per-class", "6", "--renderer", "fast", "--shard-size", "5"]
+OPTIONS = ["--db", "demo", "--per-class", "6", "--renderer", "fast", "--shard-size", "5", "--allow-missing-classes"]
 
 
 def test_local_dask_cluster_gives_the_same_dataset(tmp_path):

@@ -92,7 +92,8 @@ def test_manifest_for_another_database(tmp_path):
 
 def test_settings_change_on_a_finished_dataset_is_refused(tmp_path):
     out = tmp_path / "o"
-    base = ["build", "--db", "demo", "--per-class", "4", "--renderer", "fast", "--jobs", "1", "--out", out]
+    base = ["build", "--db", "demo", "--per-class", "4", "--renderer", "fast", "--jobs", "1", "--allow-missing-classes",
+            "--out", out]
     assert ecgrender(*base).exit_code == 0
     _fails(*base, "--seed", "7", expect="other settings")
 
@@ -101,7 +102,7 @@ def test_a_build_that_failed_on_bad_options_can_be_rerun_with_good_ones(tmp_path
     out = tmp_path / "o"
     _fails("build", "--db", "demo", "--classes", "N,XYZ", "--out", out, expect="XYZ")
     result = ecgrender("build", "--db", "demo", "--classes", "N,T", "--per-class", "3", "--renderer", "fast",
-                       "--jobs", "1", "--out", out)
+                       "--jobs", "1", "--allow-missing-classes", "--out", out)
     assert result.exit_code == 0, result.output
 
 

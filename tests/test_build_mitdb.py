@@ -16,7 +16,7 @@ from buildutil import ecgrender, tree_bytes
 from ecgrender.sources import demo_dir
 
 SHARED_MITDB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mitdb"
-COMMON = ["--per-class", "12", "--renderer", "fast", "--jobs", "1", "--shard-size", "10"]
+COMMON = ["--per-class", "12", "--renderer", "fast", "--jobs", "1", "--shard-size", "10", "--allow-missing-classes"]
 SOURCES = {
     "demo": (["--db", "demo"], demo_dir() / "mitdb"),
     "shared-mitdb": (["--db", "mitdb", "--source", SHARED_MITDB], SHARED_MITDB),

@@ -90,7 +90,7 @@ def test_cli_fetch_then_build_from_the_download(mirror, tmp_path):
     result = ecgrender("fetch", "mitdb", "--dest", tmp_path / "mitdb", "--records", "201,202", "--mirror", url)
     assert result.exit_code == 0, result.output
     result = ecgrender("build", "--db", "mitdb", "--source", tmp_path / "mitdb", "--per-class", "4",
-                       "--jobs", "1", "--split-by", "window", "--out", tmp_path / "dataset")
+                       "--jobs", "1", "--split-by", "window", "--allow-missing-classes", "--out", tmp_path / "dataset")
     assert result.exit_code == 0, result.output
     assert ecgrender("verify", tmp_path / "dataset").exit_code == 0
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ecgtrain.errors import TrainError
-from ecgtrain.models import IMAGE_MODELS, MODELS, build_model, default_weights
+from ecgtrain.models import build_model, get_model, model_names
 from ecgtrain.models.refecg import feature_length
 
 
@@ -44,17 +44,33 @@ def test_refecg_other_lengths_and_bad_input():
         build_model("refecg", 3, input_length=50)
 
 
-def test_model_names_and_defaults():
-    assert MODELS == ("imecgnet", "imresnet34", "imresnet50", "refecg")
-    assert IMAGE_MODELS == ("imecgnet", "imresnet34", "imresnet50")
-    assert [default_weights(m) for m in MODELS] == ["imagenet"] * 3 + ["none"]
+@pytest.mark.parametrize("name", model_names())
+def test_every_registered_model_builds_and_classifies(name):
+    spec = get_model(name)
+    assert spec.name == name and spec.input in ("image", "signal") and spec.display
+    assert spec.default_weights in ("imagenet", "none")
+    model = build_model(name, 3, n_leads=2, weights="none", input_length=1000).eval()
+    x = torch.randn(2, 3, 64, 96) if spec.input == "image" else torch.randn(2, 1, 1000)
+    with torch.no_grad():
+        assert model(x).shape == (2, 3)
+
+
+def test_signal_models_refuse_imagenet_weights():
+    for name in model_names():
+        if get_model(name).default_weights == "none":
+            with pytest.raises(TrainError, match=f"{name} has no ImageNet weights; pass --weights none"):
+                build_model(name, 3, weights="imagenet")
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(TrainError, match="unknown model 'alexnet'; choose one of " + ", ".join(model_names())):
+        get_model("alexnet")
 
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(name="alexnet", num_classes=3), "unknown model 'alexnet'"),
     (dict(name="imresnet34", num_classes=1, weights="none"), "at least 2 classes"),
     (dict(name="imecgnet", num_classes=3, weights="none"), "needs the number of leads"),
-    (dict(name="refecg", num_classes=3, weights="imagenet"), "refecg has no ImageNet weights; pass --weights none"),
 ])
 def test_build_errors(kwargs, message):
     with pytest.raises(TrainError, match=message):

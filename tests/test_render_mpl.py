@@ -151,7 +151,10 @@ def test_make_renderer_names(monkeypatch):
         make_renderer("svg")
     with pytest.raises(EcgError, match="resamples"):
         make_renderer("matplotlib", RenderSpec(resample="bilinear"))
+    import ecgrender.render
+
     monkeypatch.setitem(sys.modules, "ecgrender.render.raster", None)  # simulate numba missing
+    monkeypatch.delattr(ecgrender.render, "raster", raising=False)  # (an earlier import set the attribute)
     with pytest.raises(EcgError, match="fast renderer cannot be loaded"):
         make_renderer("fast")
 

@@ -5,10 +5,10 @@ import json
 import tarfile
 
 import pytest
-from shards_helpers import card_fields, make_dataset
+from shards_helpers import card_fields, edit_card, make_dataset
 
 from shards import FORMAT_VERSION
-from shards.card import file_digest, read_card, summarize_card, write_card
+from shards.card import CARD_DIGEST, card_digest, file_digest, read_card, summarize_card, write_card
 from shards.errors import DatasetError
 
 
@@ -69,10 +69,53 @@ def test_read_card_refuses_missing_unparsable_and_newer_cards(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({**card, "format_version": FORMAT_VERSION + 1}))
     with pytest.raises(DatasetError, match="upgrade"):
         read_card(tmp_path)
-    del card["classes"]
     (tmp_path / "dataset.json").write_text(json.dumps(card))
+    edit_card(tmp_path, lambda c: c.pop("classes"))
     with pytest.raises(DatasetError, match="'classes' is missing"):
         read_card(tmp_path)
+
+
+def test_card_holds_the_digest_of_its_own_canonical_content(dataset):
+    root, _ = dataset
+    card = json.loads((root / "dataset.json").read_text())
+    rest = {k: v for k, v in card.items() if k != CARD_DIGEST}
+    canonical = json.dumps(rest, sort_keys=True, separators=(",", ":")).encode("ascii")
+    assert card[CARD_DIGEST] == hashlib.sha256(canonical).hexdigest() == card_digest(card)
+    assert FORMAT_VERSION == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["window"].update(fs=250.0),
+        lambda c: c.update(n_leads=3),
+        lambda c: c.update(seed=8),
+        lambda c: c.pop(CARD_DIGEST),
+        lambda c: c["files"]["manifest.csv"].update(bytes=1),
+    ],
+)
+def test_card_edited_after_it_was_written_is_refused(tmp_path, change):
+    make_dataset(tmp_path)
+    edit_card(tmp_path, change, resign=False)
+    with pytest.raises(DatasetError, match="^dataset.json was edited after it was written: .*ecgrender build") as info:
+        read_card(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_version_1_card_is_refused_with_a_message_to_rebuild(tmp_path):
+    make_dataset(tmp_path)
+    edit_card(tmp_path, lambda c: (c.update(format_version=1), c.pop(CARD_DIGEST)), resign=False)
+    with pytest.raises(DatasetError, match="format version 1, this toolkit reads version 2 .*rebuild the dataset"):
+        read_card(tmp_path)
+
+
+def test_card_whose_n_leads_disagrees_with_its_leads_is_refused(tmp_path):
+    make_dataset(tmp_path)
+    edit_card(tmp_path, lambda c: c.update(n_leads=3))  # re-signed: the self-checksum cannot see it
+    with pytest.raises(DatasetError, match="n_leads is 3 but leads names 2"):
+        read_card(tmp_path)
+    with pytest.raises(DatasetError, match="n_leads is 1 but leads names 2"):
+        write_card(tmp_path, {**card_fields([]), "n_leads": 1})
 
 
 @pytest.mark.parametrize(
@@ -83,6 +126,8 @@ def test_read_card_refuses_missing_unparsable_and_newer_cards(tmp_path):
         (lambda c: c.update(source={"database": "mitdb"}), "version"),
         (lambda c: c.update(classes=["N", "N"]), "distinct"),
         (lambda c: c.update(window={"length": 0}), "length"),
+        (lambda c: c.update(window={"length": 4, "fs": -1}), "fs"),
+        (lambda c: c["render"].update(out_h=0), "out_h"),
         (lambda c: c["counts"].update(dev={}), "splits"),
         (lambda c: c["counts"]["train"].update(X=3), "labels must be classes"),
     ],
@@ -111,7 +156,8 @@ def test_summary_shows_source_classes_counts_parameters_and_size(dataset):
     assert "mitdb 1.0.0" in text and "0=N, 1=AFIB, 2=B" in text
     assert "length=40" in text and "seed         7" in text and "renderer     test" in text
     assert "written by 0.1.0" in text and "train 3, val 1, test 1" in text
-    total_line = next(line for line in text.splitlines() if line.strip().startswith("total"))
+    assert "total        12" in text  # the card's total (an extra field)
+    total_line = [line for line in text.splitlines() if line.strip().startswith("total")][-1]
     assert total_line.split()[1:] == ["7", "3", "2", str(len(rows))]
     n_line = next(line for line in text.splitlines() if line.strip().startswith("N "))
     assert int(n_line.split()[-1]) == sum(r["label"] == "N" for r in rows)

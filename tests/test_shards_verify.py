@@ -1,6 +1,5 @@
 """shards.verify: a sound dataset passes; each kind of damage is caught and names the file."""
 
-import json
 import tarfile
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 from shards_helpers import (
     LENGTH,
     card_fields,
+    edit_card,
     image_of,
     make_dataset,
     write_manifest,
@@ -175,9 +175,7 @@ def test_refecg_with_another_window_length_is_caught(dataset):
 
 def test_counts_differing_from_the_card_are_caught(dataset):
     root, rows = dataset
-    card = json.loads((root / "dataset.json").read_text())
-    card["counts"]["val"]["N"] += 1
-    (root / "dataset.json").write_text(json.dumps(card))
+    edit_card(root, lambda card: card["counts"]["val"].update(N=card["counts"]["val"]["N"] + 1))
     only(verify_dataset(root), "dataset.json: counts per split and class differ from manifest.csv")
 
 

@@ -37,7 +37,7 @@ def _plan(db, source_dir, records=None):
 def test_demo_splits_share_no_sample(split_by):
     plan = _plan("demo", None)
     result = assign_splits(plan, split_by=split_by, seed=0)
-    rows = make_manifest(plan, result, CLASSES, "demo", 0)
+    rows = make_manifest(plan, result.splits, CLASSES, "demo", 0)
     assert _leaks(rows) == []
     assert len(rows) == len(plan.windows) - result.dropped
     assert {w.split for w in rows} == {"train", "val", "test"}
@@ -49,7 +49,7 @@ def test_demo_splits_share_no_sample(split_by):
 def test_real_mitdb_splits_share_no_sample(shared_data, split_by):
     plan = _plan("mitdb", shared_data / "mitdb")
     result = assign_splits(plan, split_by=split_by, seed=0)
-    rows = make_manifest(plan, result, CLASSES, "mitdb", 0)
+    rows = make_manifest(plan, result.splits, CLASSES, "mitdb", 0)
     assert _leaks(rows) == []
     assert result.gaps == []  # every class in every split
     # how many windows the time gap costs: a small share of the plan

@@ -8,6 +8,7 @@ from _train_data import make_dataset
 from click.testing import CliRunner
 
 from ecgtrain.cli import main
+from ecgtrain.models import get_model, model_names
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,10 @@ def test_a_dataset_with_an_empty_split_is_refused_before_training(tmp_path):
     assert result.exit_code == 2
     assert "no test windows" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_model_choices_come_from_the_registry():
+    option = next(p for p in main.commands["fit"].params if p.name == "model")
+    assert tuple(option.type.choices) == model_names()
+    help_text = CliRunner().invoke(main, ["fit", "--help"]).output
+    assert all(get_model(name).display in help_text for name in model_names())

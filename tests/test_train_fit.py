@@ -73,8 +73,9 @@ def test_fit_and_predict_image_model(dataset, record, tmp_path):
 
 def test_torchrun_ddp_two_ranks_on_cpu(dataset, tmp_path):
     # Two gloo ranks: shards split between ranks, DDP join for uneven batches, rank 0 writes the run.
+    # --standalone: torchrun's rendezvous takes a free port (no fixed port to collide with).
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "ecgtrain.cli", "fit", str(dataset), "--model", "imresnet34", "--weights", "none", "--out", str(run),
            "--epochs", "1", "--batch-size", "4", "--workers", "1", "--device", "cpu", "--no-progress"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)

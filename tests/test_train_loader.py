@@ -13,6 +13,7 @@ from ecgtrain.data import (
     ImageBatches,
     RefEcgBatches,
     Standardize,
+    make_batches,
 )
 from shards.errors import DatasetError
 
@@ -97,10 +98,25 @@ def test_damaged_shard_error_names_the_shard(tmp_path, damage):
     batches = ImageBatches(root, "train", batch_size=4, workers=0, train=True)
     with pytest.raises(DatasetError, match=r"train-000002\.tar") as info:
         list(batches)
-    assert "\n" not in str(info.value) and "ecgrender verify" in str(info.value)
+    assert "\n" not in str(info.value) and "rebuild" in str(info.value)
 
 
 def test_missing_split_is_a_clear_error(tmp_path):
     root = make_dataset(tmp_path / "ds", counts={"train": 4, "val": 2, "test": 0}, per_shard=4)
     with pytest.raises(DatasetError, match="no test windows"):
         ImageBatches(root, "test", batch_size=2)
+
+
+def test_loader_takes_exactly_the_cards_shards(tmp_path):
+    root = make_dataset(tmp_path / "ds", counts={"train": 10, "val": 2, "test": 4}, per_shard=4)
+    keys = [k for b in make_batches(root, "train", "imresnet34", batch_size=4, workers=0) for k in b.keys]
+    assert sorted(keys) == sorted(manifest_keys(root, "train"))  # 10 samples in 3 shards, as the card says
+    copied = root / "images" / "train-000003.tar"  # next free index: a complete shard the card does not list
+    copied.write_bytes((root / "images" / "test-000000.tar").read_bytes())
+    with pytest.raises(DatasetError, match=r"images/train-000003\.tar is on disk but not listed in dataset\.json") as info:
+        make_batches(root, "train", "imresnet34", batch_size=4, workers=0)
+    assert "\n" not in str(info.value)
+    copied.unlink()
+    (root / "images" / "train-000001.tar").unlink()
+    with pytest.raises(DatasetError, match=r"images/train-000001\.tar is listed in dataset\.json but missing"):
+        make_batches(root, "train", "imresnet34", batch_size=4, workers=0)

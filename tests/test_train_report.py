@@ -1,11 +1,19 @@
-"""Report metrics, curves and the comparison table, on hand-made predictions."""
+"""Report metrics, curves and the comparison table (on hand-made predictions), figures without pyplot,
+and reports on another dataset kept apart from the run's own."""
 
+import hashlib
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from _train_data import make_dataset
+from click.testing import CliRunner
 
+from ecgtrain.cli import main
 from ecgtrain.compare import compare_table
+from ecgtrain.models import get_model, model_names
 from ecgtrain.report import (
     bootstrap_accuracy,
     compute_metrics,
@@ -75,3 +83,74 @@ def test_compare_table_like_table_one(tmp_path):
     assert table[0] == "| model | mitdb (split by patient) | ptbdb (split by window) |"
     assert table[2] == "| ImECGnet | 90.00 (89.0-91.0) | 97.91 (96.9-98.9) |"
     assert table[3] == "| Ref-ECG | - | 88.04 (87.0-89.0) |"
+
+
+def test_compare_rows_follow_the_registry(tmp_path):
+    names = model_names()
+    runs = [_report(tmp_path / name, name, "mitdb", "patient", 0.5) for name in reversed(names)]
+    rows = compare_table(runs).splitlines()[2:2 + len(names)]
+    assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [get_model(n).display for n in names]
+
+
+def test_figures_are_drawn_without_pyplot(tmp_path):
+    code = (
+        "import sys, json, numpy as np\n"
+        "from pathlib import Path\n"
+        "from ecgtrain.report import plot_confusion, plot_curves\n"
+        f"out = Path({str(tmp_path)!r})\n"
+        "(out / 'm.jsonl').write_text(json.dumps({'epoch': 0, 'train_loss': 1.0, 'val_accuracy': 0.5}) + '\\n')\n"
+        "assert plot_curves(out / 'm.jsonl', out / 'curves.png')\n"
+        "plot_confusion(np.array([[3, 1], [0, 2]]), ['a', 'b'], out / 'confusion.png', 'title')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("curves.png", "confusion.png"):
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG"), name
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A 1-epoch refecg run with its test report, and the dataset it was trained on."""
+    root = tmp_path_factory.mktemp("report")
+    dataset = make_dataset(root / "ds", counts={"train": 8, "val": 4, "test": 8}, per_shard=4)
+    run = root / "run"
+    result = CliRunner().invoke(main, ["fit", str(dataset), "--model", "refecg", "--out", str(run), "--epochs", "1",
+                                       "--batch-size", "4", "--workers", "0", "--no-progress", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    return run, dataset
+
+
+def test_evaluating_on_another_dataset_keeps_the_runs_own_report(trained_run, tmp_path):
+    run, dataset = trained_run
+    own = {name: (run / name).read_bytes() for name in ("report.md", "report.json", "confusion.csv", "confusion.png")}
+    other = make_dataset(tmp_path / "other-ds", counts={"train": 4, "val": 4, "test": 6}, per_shard=4, seed=5)
+    sha = hashlib.sha256((other / "dataset.json").read_bytes()).hexdigest()
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--dataset", str(other), "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    folder = run / f"eval-other-ds-{sha[:8]}"
+    assert f"report: {folder / 'report.md'}" in result.output
+    for name, content in own.items():
+        assert (run / name).read_bytes() == content, f"{name} was overwritten"
+        assert (folder / name).is_file(), name
+    report = json.loads((folder / "report.json").read_text())
+    assert report["dataset"] == str(other) and report["card_sha256"] == sha
+    assert report["trained_card_sha256"] == json.loads(own["report.json"])["card_sha256"] != sha
+    assert report["metrics"]["n_windows"] == 6
+    assert sha[:12] in (folder / "report.md").read_text()
+    own_report = json.loads(own["report.json"])
+    assert own_report["metrics"]["n_windows"] == 8 and own_report["dataset"] == str(dataset.resolve())
+    # compare reads the run's own test report, not the one on the other dataset
+    table = compare_table([run])
+    assert f"{100 * own_report['metrics']['accuracy']:.2f}" in table and "synthetic (split by record)" in table
+
+
+def test_evaluating_on_the_runs_own_dataset_rewrites_its_report(trained_run):
+    run, dataset = trained_run
+    before = json.loads((run / "report.json").read_text())
+    result = CliRunner().invoke(main, ["evaluate", str(run), "--dataset", str(dataset), "--workers", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"report: {run / 'report.md'}" in result.output
+    after = json.loads((run / "report.json").read_text())
+    assert after["metrics"] == before["metrics"] and after["card_sha256"] == after["trained_card_sha256"]
+    assert not list(run.glob(f"eval-*-{after['card_sha256'][:8]}"))

@@ -127,7 +127,7 @@ def test_same_seed_gives_the_same_manifest_and_another_seed_other_offsets():
         source = memory_source()
         plan = plan_windows(source, source.scan(), CLASSES, window=1000, per_class=20, seed=seed)
         splits = assign_splits(plan, split_by="patient", seed=seed)
-        return make_manifest(plan, splits, CLASSES, "mem", seed)
+        return make_manifest(plan, splits.splits, CLASSES, "mem", seed)
 
     assert manifest(7) == manifest(7)
     assert {(w.record, w.start) for w in manifest(7)} != {(w.record, w.start) for w in manifest(8)}
@@ -210,7 +210,7 @@ def test_manifest_rows_are_ordered_by_split_and_shuffled_within():
     source = memory_source()
     plan = plan_windows(source, source.scan(), CLASSES, window=1000, seed=0)
     splits = assign_splits(plan, split_by="window", seed=0)
-    rows = make_manifest(plan, splits, CLASSES, "mem", seed=0)
+    rows = make_manifest(plan, splits.splits, CLASSES, "mem", seed=0)
     assert len(rows) == len(plan.windows)
     assert [w.split for w in rows] == sorted((w.split for w in rows), key=SPLITS.index)
     for w in rows:

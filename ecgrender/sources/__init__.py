@@ -1,20 +1,27 @@
 """WFDB database adapters: `open_source(db, source_dir)` -> a `Source` listing records, leads, fs,
 patients and labelled spans, and reading signals in physical units.
 
-Each adapter module registers its Source class with `@register_database` (registry.py); importing the
-modules below is what registers them. Adding a database: docs/extending.md.
+Every module of this package but the support modules below is an adapter that registers its Source
+class with `@register_database` (registry.py); importing the package imports them all, so adding a
+database is adding its module (docs/extending.md).
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 from ..errors import EcgError
-from . import demo, incartdb, mitdb, ptbdb  # noqa: F401  (importing an adapter registers it)
 from .base import RecordInfo, Scan, Source, Span
 from .demo import demo_dir
 from .labels import check_known, read_labels_csv
 from .registry import DatabaseSpec, database_help, database_names, database_spec
+
+_SUPPORT = ("base", "labels", "registry", "wfdbfiles")  # the modules here that are not adapters
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _SUPPORT:
+        importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
     "DatabaseSpec", "RecordInfo", "Scan", "Source", "Span", "database_help", "database_names", "database_spec",

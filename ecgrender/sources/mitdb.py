@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import wfdb
 
@@ -40,6 +42,11 @@ class MitdbSource(DirectorySource):
     def patient(self, name: str) -> str:
         """Patient id: the record name, except 202 which is the subject of 201."""
         return SAME_PATIENT.get(name, name)
+
+    def record_files(self, name: str) -> list[Path]:
+        """Header, signal files and, when present, the `.atr` annotations (the rhythm labels)."""
+        atr = self.root / f"{name}.atr"
+        return super().record_files(name) + ([atr] if atr.is_file() else [])
 
     def _spans(self, name: str, n_samples: int) -> list[Span]:
         atr = self.root / f"{name}.atr"

@@ -1,7 +1,14 @@
-"""WFDB file access shared by the adapters: record lists, headers, signals, each failure an EcgError."""
+"""WFDB file access shared by the adapters: record lists, headers, signals, each failure an EcgError.
+
+Two checks guard against a header that does not describe its signal files: every signal file must
+have the size the header implies (`expected_dat_bytes`), and every lead's physical values must be
+plausible for an ECG (`check_plausible`; the rule is in docs/databases.md).
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +60,50 @@ def select_records(all_names: list[str], wanted: list[str] | None, root: Path) -
     return list(dict.fromkeys(wanted))
 
 
+# Bytes per sample of the WFDB signal formats (https://wfdb.io/spec/signal-files.html); 212 packs two
+# 12-bit samples in 3 bytes, 310 and 311 three 10-bit samples in 4 bytes.
+BYTES_PER_SAMPLE = {"8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5, "310": 4 / 3, "311": 4 / 3}
+# The plausibility rule: per lead, the 99.9th percentile of |x - median| must not exceed this (mV).
+MAX_SPREAD_MV = 20.0
+SPREAD_PERCENTILE = 99.9
+
+
+def expected_dat_bytes(fmt: str, n_samples: int, byte_offset: int = 0) -> tuple[int, int] | None:
+    """(smallest, largest) size of a signal file of `n_samples` samples in format `fmt` after `byte_offset`
+    header bytes; None for formats it does not know (compressed 508/516/524). 310 and 311 end in whole
+    4-byte groups or not, so they have a range."""
+    per_sample = BYTES_PER_SAMPLE.get(str(fmt))
+    if per_sample is None:
+        return None
+    low = math.ceil(n_samples * per_sample)
+    high = 4 * math.ceil(low / 4) if str(fmt) in ("310", "311") else low
+    return byte_offset + low, byte_offset + high
+
+
+def check_signal_sizes(header: wfdb.Record, hea: Path) -> None:
+    """EcgError unless every signal file named in `header` has the size its format, length, samples per
+    frame and byte offset imply (a wrong format code or length gives another size)."""
+    per_frame = header.samps_per_frame or [1] * header.n_sig
+    offsets = header.byte_offset or [None] * header.n_sig
+    files: dict[str, list[int]] = {}
+    for i, file_name in enumerate(header.file_name):
+        files.setdefault(file_name, []).append(i)
+    for file_name, signals in files.items():
+        first = signals[0]
+        frame = sum(int(per_frame[i] or 1) for i in signals)
+        expected = expected_dat_bytes(header.fmt[first], int(header.sig_len) * frame, int(offsets[first] or 0))
+        path = hea.parent / file_name
+        size = path.stat().st_size
+        if expected is not None and not expected[0] <= size <= expected[1]:
+            raise EcgError(
+                f"signal file {path} has {size} bytes, but {hea.name} (format {header.fmt[first]}, "
+                f"{header.sig_len} samples x {frame} per frame) implies {expected[0]}: the header's format "
+                "or length is wrong; restore the original header"
+            )
+
+
 def read_header(root: Path, name: str) -> wfdb.Record:
-    """Header of record `name` (checked: readable, every signal file present)."""
+    """Header of record `name` (checked: readable, every signal file present with the size it implies)."""
     hea = root / f"{name}.hea"
     if not hea.is_file():
         raise EcgError(f"header {hea} not found: check the record path (a listed record needs its .hea file)")
@@ -69,11 +118,28 @@ def read_header(root: Path, name: str) -> wfdb.Record:
         path = hea.parent / file_name
         if not path.is_file():
             raise EcgError(f"signal file {path} not found (named in {hea.name}): copy the complete record")
+    check_signal_sizes(header, hea)
     return header
 
 
+def check_plausible(signal: np.ndarray, leads: list[str], where: Path) -> None:
+    """EcgError when a lead's values are implausible for an ECG in mV: the 99.9th percentile of
+    |x - median| above MAX_SPREAD_MV (a wrong gain, baseline or format in the header). NaN is ignored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN lead has no spread: nothing to judge
+        spread = np.nanpercentile(np.abs(signal - np.nanmedian(signal, axis=0)), SPREAD_PERCENTILE, axis=0)
+    for lead, value in zip(leads, spread):
+        if value > MAX_SPREAD_MV:
+            raise EcgError(
+                f"record {where}: lead {lead} swings {value:.3g} mV around its median (99.9th percentile), "
+                f"more than the {MAX_SPREAD_MV:g} mV an ECG can: the header's gain, baseline or units are wrong; "
+                f"restore the original {where.name}.hea"
+            )
+
+
 def read_physical(root: Path, name: str) -> np.ndarray:
-    """Whole record as float32 (n_samples, n_leads) in physical units; NaN where samples are missing."""
+    """Whole record as float32 (n_samples, n_leads) in physical units; NaN where samples are missing.
+    Values implausible for an ECG are an EcgError (`check_plausible`)."""
     try:
         record = wfdb.rdrecord(str(root / name))
     except FileNotFoundError as exc:
@@ -84,6 +150,7 @@ def read_physical(root: Path, name: str) -> np.ndarray:
     signal = np.asarray(record.p_signal, dtype=np.float32)
     if signal.ndim != 2 or signal.shape[1] != record.n_sig:
         raise EcgError(f"record {root / name}: signal shape {signal.shape} does not match its {record.n_sig} leads")
+    check_plausible(signal, list(record.sig_name), root / name)
     return signal
 
 
@@ -97,6 +164,12 @@ class DirectorySource(Source):
         self.all_records = list_records(self.root, self.record_pattern)
         self.records = select_records(self.all_records, records, self.root)
         self.labels = dict(labels or {})
+
+    def record_files(self, name: str) -> list[Path]:
+        """The files of record `name` a build reads: its header and the signal files the header names."""
+        hea = self.root / f"{name}.hea"
+        header = read_header(self.root, name)
+        return [hea, *(hea.parent / f for f in dict.fromkeys(header.file_name))]
 
     def read_signal(self, name: str) -> np.ndarray:
         """Whole record as float32 (n_samples, n_leads) in physical units (NaN kept)."""

@@ -1,90 +1,57 @@
-"""The four models of the paper (`--model`) and their starting weights (`--weights`).
+"""The paper's models (`--model`) and their starting weights (`--weights`).
 
-Image models take (B, 3, 314, 384) standardized images; `refecg` takes (B, 1, L) lead sums.
-Every model's `forward` returns the final logits (B, classes). docs/models.md describes each.
+Every module of this package other than registry.py and weights.py is a model module that
+registers its builder (`registry.register_model`); importing the package imports them all, sorted
+by module name (imecgnet, imresnets, refecg: the order of the paper's Table I). Adding a model is
+adding its module. Image models take (B, 3, H, W) standardized images, signal models (B, 1, L) lead
+sums; every model's `forward` returns the final logits (B, classes). docs/models.md describes each.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 
 from torch import nn
-from torchvision.models import resnet34, resnet50
 
 from ecgtrain.errors import TrainError
-from ecgtrain.models.imecgnet import ImECGnet
-from ecgtrain.models.refecg import RefECG
-from ecgtrain.models.resnets import im_resnet
-from ecgtrain.models.weights import (
-    difference,
-    imagenet_state_dict,
-    load_strict,
-    mismatch,
-    parse_weights,
-    read_state_dict,
-)
+from ecgtrain.models.registry import ModelSpec, get_model, model_names, register_model
+from ecgtrain.models.weights import build_with_weights, parse_weights
 
-MODELS = ("imecgnet", "imresnet34", "imresnet50", "refecg")
-IMAGE_MODELS = ("imecgnet", "imresnet34", "imresnet50")
-BACKBONE = {"imecgnet": "resnet50", "imresnet34": "resnet34", "imresnet50": "resnet50"}
-_RESNETS = {"resnet34": resnet34, "resnet50": resnet50}
+_SUPPORT = ("registry", "weights")  # the modules here that are not models
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _SUPPORT:
+        importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["MODELS", "IMAGE_MODELS", "build_model", "default_weights", "ImECGnet", "RefECG"]
+__all__ = ["ModelSpec", "build_model", "get_model", "model_names", "register_model"]
 
 
-def default_weights(name: str) -> str:
-    """The paper's setting: 'imagenet' for the image models, 'none' for Ref-ECG."""
-    return "imagenet" if name in IMAGE_MODELS else "none"
+def _describe(spec: ModelSpec, num_classes: int, n_leads: int | None, input_length: int) -> str:
+    """The model being built, for weights errors: 'imecgnet (3 classes, 12 leads)'."""
+    extra = f", {n_leads} leads" if spec.input == "image" and n_leads else ""
+    extra = f", L={input_length}" if spec.input == "signal" else extra
+    return f"{spec.name} ({num_classes} classes{extra})"
 
 
 def build_model(name: str, num_classes: int, n_leads: int | None = None,
                 weights: str | os.PathLike | None = None, input_length: int = 1000) -> nn.Module:
     """Model `name` for `num_classes` classes, starting from `weights` ('imagenet' | 'none' | a file).
 
-    `n_leads` (the number of leads in the images) is required by `imecgnet`; `input_length` (the
-    window in samples) is used by `refecg`. `weights=None` means `default_weights(name)`.
-    ImageNet weights are loaded into the ResNet before ImECGnet copies its branches, so both
-    branches start from ImageNet's layer3/layer4.
+    `n_leads` (the number of leads in the images) is used by models that need it (imecgnet);
+    `input_length` (the window in samples) by signal models. `weights=None` means the model's
+    `default_weights`. ImageNet or a backbone file is loaded into the ResNet before a model copies
+    its stages (ImECGnet's two branches both start from the loaded layer3/layer4).
     """
-    if name not in MODELS:
-        raise TrainError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    spec = get_model(name)
     if num_classes < 2:
         raise TrainError(f"a classifier needs at least 2 classes, got {num_classes}; check the dataset's classes")
-    if name == "imecgnet" and (n_leads is None or n_leads < 1):
-        raise TrainError(f"imecgnet needs the number of leads (from dataset.json), got {n_leads}")
-    source = parse_weights(default_weights(name) if weights is None else weights)
+    source = parse_weights(spec.default_weights if weights is None else weights)
+    if source == "imagenet" and spec.default_weights != "imagenet":
+        raise TrainError(f"{name} has no ImageNet weights; pass --weights none or --weights PATH")
 
-    if name == "refecg":
-        if source == "imagenet":
-            raise TrainError("refecg has no ImageNet weights; pass --weights none or --weights PATH")
-        model = RefECG(num_classes, input_length)
-        if source != "none":
-            load_strict(model, read_state_dict(source), source, f"refecg ({num_classes} classes, L={input_length})")
-        return model
+    def build(init_backbone) -> nn.Module:
+        return spec.build(num_classes=num_classes, n_leads=n_leads, input_length=input_length,
+                          init_backbone=init_backbone)
 
-    arch = BACKBONE[name]
-    what = f"{name} ({num_classes} classes" + (f", {n_leads} leads)" if name == "imecgnet" else ")")
-
-    def assemble(resnet: nn.Module) -> nn.Module:
-        return ImECGnet(resnet, n_leads, num_classes) if name == "imecgnet" else im_resnet(resnet, num_classes)
-
-    resnet = _RESNETS[arch](weights=None)
-    if source == "imagenet":
-        resnet.load_state_dict(imagenet_state_dict(arch, name))
-        return assemble(resnet)
-    if source == "none":
-        return assemble(resnet)
-    state = read_state_dict(source)
-    model = assemble(resnet)
-    if not difference(model, state):  # a whole model saved by ecgtrain
-        load_strict(model, state, source, what)
-        return model
-    backbone = _RESNETS[arch](weights=None)
-    backbone_what = f"a torchvision {arch} backbone"
-    if not difference(backbone, state, skip_fc=True):  # loaded before ImECGnet copies its branches
-        load_strict(backbone, state, source, backbone_what, skip_fc=True)
-        return assemble(backbone)
-    # Fits neither: name the difference to the one the file resembles more.
-    if len(state.keys() & model.state_dict().keys()) > len(state.keys() & backbone.state_dict().keys()):
-        raise mismatch(source, what, difference(model, state))
-    raise mismatch(source, backbone_what, difference(backbone, state, skip_fc=True))
+    return build_with_weights(build, source, name, _describe(spec, num_classes, n_leads, input_length))

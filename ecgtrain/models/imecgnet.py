@@ -20,6 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import ResNet
 
+from ecgtrain.errors import TrainError
+from ecgtrain.models.registry import register_model
+from ecgtrain.models.weights import resnet_backbone
+
 REDUCED = 256  # phase B width, as MGN
 CHANNEL_PARTS = 4
 
@@ -56,8 +60,8 @@ class PartHead(nn.Module):
 
 def _stride_one(layer4: nn.Sequential) -> nn.Sequential:
     """layer4 with its first block at stride 1 (same weights; the map keeps layer3's size)."""
-    layer4[0].conv2.stride = (1, 1)
-    layer4[0].downsample[0].stride = (1, 1)
+    layer4[0].conv2.stride = (1, 1)  # type: ignore[method-assign, assignment]
+    layer4[0].downsample[0].stride = (1, 1)  # type: ignore[index, method-assign]
     return layer4
 
 
@@ -116,3 +120,11 @@ class ImECGnet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) standardized images -> (B, classes) logits."""
         return self.stages(x)["logits"]
+
+
+@register_model("imecgnet", input="image", display="ImECGnet", default_weights="imagenet")
+def build_imecgnet(num_classes: int, n_leads: int | None = None, init_backbone=None, **_) -> nn.Module:
+    """ImECGnet for `n_leads` leads; the ResNet50's weights are loaded before the branches are copied."""
+    if n_leads is None or n_leads < 1:
+        raise TrainError(f"imecgnet needs the number of leads (from dataset.json), got {n_leads}")
+    return ImECGnet(resnet_backbone("resnet50", init_backbone), n_leads, num_classes)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ecgtrain.errors import TrainError
+from ecgtrain.models.registry import register_model
 
 
 def _bn(channels: int) -> nn.BatchNorm1d:
@@ -60,6 +61,7 @@ class RefECG(nn.Module):
         for module in self.modules():
             if isinstance(module, (nn.Conv1d, nn.Linear)):
                 nn.init.xavier_uniform_(module.weight)
+                assert module.bias is not None  # every conv and linear layer above has a bias
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,3 +71,9 @@ class RefECG(nn.Module):
                 "feed refecg.h5 windows of the length the model was built for"
             )
         return self.classifier(self.features(x))
+
+
+@register_model("refecg", input="signal", display="Ref-ECG", default_weights="none")
+def build_refecg(num_classes: int, input_length: int = 1000, **_) -> nn.Module:
+    """Ref-ECG for windows of `input_length` samples (it has no ResNet backbone)."""
+    return RefECG(num_classes, input_length)

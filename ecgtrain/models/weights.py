@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import ResNet34_Weights, ResNet50_Weights
+from torchvision.models import ResNet, ResNet34_Weights, ResNet50_Weights, resnet34, resnet50
 
 from ecgtrain.errors import TrainError
 
 IMAGENET = {"resnet34": ResNet34_Weights.IMAGENET1K_V1, "resnet50": ResNet50_Weights.IMAGENET1K_V1}
+_RESNETS = {"resnet34": resnet34, "resnet50": resnet50}
 CHOICES = "--weights imagenet|none|PATH"
 
 
@@ -55,7 +56,7 @@ def imagenet_state_dict(arch: str, model_name: str) -> dict[str, torch.Tensor]:
         ) from exc
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a state dict file (or of the `model` entry of an ecgtrain checkpoint)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -108,7 +109,7 @@ def difference(model: nn.Module, state: dict[str, torch.Tensor], skip_fc: bool =
     return _compare(_shapes(model.state_dict(), skip_fc), _shapes(state, skip_fc))
 
 
-def mismatch(path: Path, what: str, found: str) -> TrainError:
+def mismatch(path: str | Path, what: str, found: str) -> TrainError:
     """The error for a weights file that does not fit the model being built."""
     return TrainError(
         f"weights file {path} does not fit {what}: {found}; pass the file saved for this "
@@ -116,7 +117,7 @@ def mismatch(path: Path, what: str, found: str) -> TrainError:
     )
 
 
-def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, what: str,
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path, what: str,
                 skip_fc: bool = False) -> None:
     """Load `state` into `model` (all of it, or all but `fc.*`), or stop naming the file and the mismatch."""
     found = difference(model, state, skip_fc)
@@ -127,3 +128,45 @@ def load_strict(model: nn.Module, state: dict[str, torch.Tensor], path: Path, wh
         model.load_state_dict(state, strict=False)  # `difference` checked every other key and shape
     else:
         model.load_state_dict(state, strict=True)
+
+
+def resnet_backbone(arch: str, init_backbone=None) -> ResNet:
+    """A torchvision ResNet (`arch`: resnet34 | resnet50), its weights loaded by `init_backbone(resnet, arch)`."""
+    resnet = _RESNETS[arch](weights=None)
+    if init_backbone is not None:
+        init_backbone(resnet, arch)
+    return resnet
+
+
+def _shared_keys(model: nn.Module, state: dict[str, torch.Tensor]) -> int:
+    return len(state.keys() & model.state_dict().keys())
+
+
+def build_with_weights(build, source: str | Path, model_name: str, what: str) -> nn.Module:
+    """`build(init_backbone)` (a registered builder, its other arguments bound) started from `source`.
+
+    'none': the model's own init; 'imagenet': ImageNet loaded into its ResNet backbone; a file: a
+    whole model saved by ecgtrain (loaded strictly) or else a torchvision backbone (all but `fc`).
+    A file that fits neither is a TrainError naming the difference to the one it resembles more.
+    """
+    if source == "none":
+        return build(None)
+    if source == "imagenet":
+        return build(lambda resnet, arch: resnet.load_state_dict(imagenet_state_dict(arch, model_name)))
+    state = read_state_dict(source)
+    model = build(None)
+    if not difference(model, state):  # a whole model saved by ecgtrain
+        load_strict(model, state, source, what)
+        return model
+    used = []
+
+    def from_file(resnet: nn.Module, arch: str) -> None:
+        used.append(arch)
+        if difference(resnet, state, skip_fc=True) and _shared_keys(model, state) > _shared_keys(resnet, state):
+            raise mismatch(source, what, difference(model, state))
+        load_strict(resnet, state, source, f"a torchvision {arch} backbone", skip_fc=True)
+
+    backboned = build(from_file)
+    if not used:  # the model has no ResNet backbone: the file had to be a whole model
+        raise mismatch(source, what, difference(model, state))
+    return backboned
