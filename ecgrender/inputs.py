@@ -15,7 +15,8 @@ import numpy as np
 from .errors import EcgError
 from .render import make_renderer
 from .render.geometry import RenderSpec
-from .sources.wfdbfiles import read_header, read_physical
+from .sources import database_names, database_spec
+from .sources.wfdbfiles import lead_order, read_header, read_physical
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,15 @@ class RecordInputs:
 
 
 def select_leads(signal: np.ndarray, names: list[str], card: dict, record: str) -> np.ndarray:
-    """The card's leads, in the card's order; by name when the record has them all, else by position."""
+    """The card's leads, in the card's order: the card's database's canonical order first (as its
+    builds store them), then by name when the record has them all, else by position."""
+    spec = database_spec(card["source"]["database"]) if card["source"]["database"] in database_names() else None
+    if spec is not None and spec.leads:
+        order, missing = lead_order(names, spec.leads)
+        if missing:
+            raise EcgError(f"record {record} lacks the {'/'.join(missing)} lead every {spec.name} record starts "
+                           "with: give a record of the same database")
+        signal, names = signal[:, order], [names[i] for i in order]
     want = list(card["leads"])
     if want and all(n in names for n in want):
         return signal[:, [names.index(n) for n in want]]
@@ -63,7 +72,8 @@ def record_inputs(record_path, card: dict, max_windows: int, images: bool) -> Re
     if fs and abs(float(header.fs) - float(fs)) > 1e-6:
         raise EcgError(f"record {record_path} is sampled at {header.fs} Hz, the dataset at {fs} Hz: "
                        "give a record of the same database")
-    signal = select_leads(read_physical(root, name), list(header.sig_name), card, str(record_path))
+    signal, names = read_physical(root, name)
+    signal = select_leads(signal, names, card, str(record_path))
     windows, starts = tile_windows(signal, int(card["window"]["length"]), max_windows, str(record_path))
     if not images:
         return RecordInputs(starts, windows.sum(axis=2, dtype=np.float32))

@@ -46,6 +46,7 @@ class Source(abc.ABC):
 
     database: str = ""  # set by @register_database (registry.py) from the database's spec
     version: str = ""
+    canonical_leads: tuple[str, ...] = ()
 
     @abc.abstractmethod
     def scan(self) -> Scan:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .mitdb import DEFAULT_CLASSES, MitdbSource
+from .mitdb import DEFAULT_CLASSES, LEADS, MitdbSource
 from .registry import register_database
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -16,7 +16,8 @@ def demo_dir() -> Path:
 
 
 @register_database("demo", title="bundled sample: 7 MIT-BIH excerpts (no --source needed)",
-                   version="mitdb 1.0.0 excerpts (bundled)", default_classes=DEFAULT_CLASSES, fetchable=False)
+                   version="mitdb 1.0.0 excerpts (bundled)", default_classes=DEFAULT_CLASSES, leads=LEADS,
+                   fetchable=False)
 class DemoSource(MitdbSource):
     """`--db demo`: the MIT-BIH excerpts under `<demo>/mitdb`, labelled by rhythm like mitdb."""
 

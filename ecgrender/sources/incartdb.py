@@ -16,6 +16,8 @@ DEFAULT_CLASSES = [
     "Sinus node dysfunction",
 ]
 
+LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")  # the standard 12
+
 # Every `<diagnoses>` text found in the 75 INCART headers -> record label (whole text, lower-cased,
 # white space folded). Both coronary-disease variants share one class, acute and earlier MI another.
 DIAGNOSES_TO_CLASS = {
@@ -49,7 +51,7 @@ def diagnosis_class(diagnoses: str) -> str | None:
 
 
 @register_database("incartdb", title="St.-Petersburg INCART 12-lead Arrhythmia Database", version="1.0.0",
-                   default_classes=DEFAULT_CLASSES, annotators=("atr",))
+                   default_classes=DEFAULT_CLASSES, leads=LEADS, annotators=("atr",))
 class IncartdbSource(DirectorySource):
     """Records `I01`..`I75` in one folder, 12 leads at 257 Hz; one whole-record span per record."""
 
@@ -76,6 +78,10 @@ class IncartdbSource(DirectorySource):
                                    "label it with --labels FILE.csv")
                 label = mapped
             n = int(header.sig_len)
-            records.append(RecordInfo(name, f"patient{int(patient):02d}", list(header.sig_name),
-                                      float(header.fs), n, [Span(0, n, label)]))
+            leads, why = self.stored_leads(header)
+            if why:
+                excluded.append((name, why))
+                continue
+            records.append(RecordInfo(name, f"patient{int(patient):02d}", leads, float(header.fs), n,
+                                      [Span(0, n, label)]))
         return Scan(self.database, records, excluded)

@@ -13,6 +13,7 @@ from .registry import register_database
 from .wfdbfiles import DirectorySource, read_header
 
 DEFAULT_CLASSES = ["N", "AFIB", "B", "T"]
+LEADS = ("MLII",)  # stored first; the second lead (V1, V2, V4 or V5) follows. Record 114 stores V5 first.
 PACED = frozenset({"102", "104", "107", "217"})
 SAME_PATIENT = {"202": "201"}  # records 201 and 202 come from one subject
 
@@ -35,7 +36,7 @@ def rhythm_spans(samples: np.ndarray, symbols: list[str], aux_notes: list[str], 
 
 
 @register_database("mitdb", title="MIT-BIH Arrhythmia Database", version="1.0.0", default_classes=DEFAULT_CLASSES,
-                   annotators=("atr",))
+                   leads=LEADS, annotators=("atr",))
 class MitdbSource(DirectorySource):
     """Records `NNN` in one folder, 2 leads at 360 Hz; labels per rhythm episode."""
 
@@ -76,5 +77,9 @@ class MitdbSource(DirectorySource):
                 if not spans:
                     excluded.append((name, "no rhythm annotations in .atr"))
                     continue
-            records.append(RecordInfo(name, self.patient(name), list(header.sig_name), float(header.fs), n, spans))
+            leads, why = self.stored_leads(header)
+            if why:
+                excluded.append((name, why))
+                continue
+            records.append(RecordInfo(name, self.patient(name), leads, float(header.fs), n, spans))
         return Scan(self.database, records, excluded)

@@ -21,6 +21,9 @@ DEFAULT_CLASSES = [
     "Healthy control",
 ]
 
+# The 12 standard leads (.dat) and the 3 Frank leads (.xyz), as every PTB header names them.
+LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6", "vx", "vy", "vz")
+
 # Every `Reason for admission` value found in the 549 PTB headers -> PhysioNet's diagnostic class.
 # Keys are compared lower-cased with runs of white space folded to one space.
 REASON_TO_CLASS = {
@@ -58,7 +61,8 @@ def diagnostic_class(reason: str) -> str | None:
     return REASON_TO_CLASS.get(" ".join(reason.lower().split()))
 
 
-@register_database("ptbdb", title="PTB Diagnostic ECG Database", version="1.0.0", default_classes=DEFAULT_CLASSES)
+@register_database("ptbdb", title="PTB Diagnostic ECG Database", version="1.0.0", default_classes=DEFAULT_CLASSES,
+                   leads=LEADS)
 class PtbdbSource(DirectorySource):
     """Records `patientNNN/sNNNN_re`; patient = the folder; one whole-record span per record."""
 
@@ -90,5 +94,9 @@ class PtbdbSource(DirectorySource):
                                "point --source at the folder holding patient001, patient002, ...")
             n = int(header.sig_len)
             patient = name.split("/", 1)[0]
-            records.append(RecordInfo(name, patient, list(header.sig_name), float(header.fs), n, [Span(0, n, label)]))
+            leads, why = self.stored_leads(header)
+            if why:
+                excluded.append((name, why))
+                continue
+            records.append(RecordInfo(name, patient, leads, float(header.fs), n, [Span(0, n, label)]))
         return Scan(self.database, records, excluded)

@@ -17,20 +17,23 @@ class DatabaseSpec:
     default_classes: tuple[str, ...]  # label-id order when --classes is not given
     annotators: tuple[str, ...]  # annotation files `fetch` downloads per record, e.g. ("atr",)
     fetchable: bool  # False for data that ships with the toolkit (the demo)
+    leads: tuple[str, ...]  # canonical lead order: these leads first, in this order, then the record's others
     source: type  # the Source subclass: `source(root, records=..., labels=...)`
 
 
 _DATABASES: dict[str, DatabaseSpec] = {}
 
 
-def register_database(name: str, *, title: str, version: str, default_classes, annotators=(), fetchable=True):
-    """Class decorator: register a `Source` subclass as database `name` (it gets `database` and `version`)."""
+def register_database(name: str, *, title: str, version: str, default_classes, leads, annotators=(), fetchable=True):
+    """Class decorator: register a `Source` subclass as database `name` (it gets `database`, `version`
+    and `canonical_leads`, the leads every record of it is stored with first, in that order)."""
 
     def add(cls):
         if name in _DATABASES:
             raise ValueError(f"database {name!r} is registered twice")
-        cls.database, cls.version = name, version
-        _DATABASES[name] = DatabaseSpec(name, title, version, tuple(default_classes), tuple(annotators), fetchable, cls)
+        cls.database, cls.version, cls.canonical_leads = name, version, tuple(leads)
+        _DATABASES[name] = DatabaseSpec(name, title, version, tuple(default_classes), tuple(annotators), fetchable,
+                                        tuple(leads), cls)
         return cls
 
     return add

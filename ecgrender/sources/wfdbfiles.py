@@ -137,9 +137,18 @@ def check_plausible(signal: np.ndarray, leads: list[str], where: Path) -> None:
             )
 
 
-def read_physical(root: Path, name: str) -> np.ndarray:
-    """Whole record as float32 (n_samples, n_leads) in physical units; NaN where samples are missing.
-    Values implausible for an ECG are an EcgError (`check_plausible`)."""
+def lead_order(names: list[str], canonical: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """(column order putting the `canonical` leads first, in that order, then the record's other leads
+    as stored; the canonical leads the record lacks). Names are compared without case."""
+    lower = [n.strip().lower() for n in names]
+    missing = [lead for lead in canonical if lead.lower() not in lower]
+    first = [lower.index(lead.lower()) for lead in canonical if lead.lower() in lower]
+    return first + [i for i in range(len(names)) if i not in first], missing
+
+
+def read_physical(root: Path, name: str) -> tuple[np.ndarray, list[str]]:
+    """Whole record as float32 (n_samples, n_leads) in physical units (NaN where samples are missing),
+    and its lead names as stored. Values implausible for an ECG are an EcgError (`check_plausible`)."""
     try:
         record = wfdb.rdrecord(str(root / name))
     except FileNotFoundError as exc:
@@ -151,7 +160,7 @@ def read_physical(root: Path, name: str) -> np.ndarray:
     if signal.ndim != 2 or signal.shape[1] != record.n_sig:
         raise EcgError(f"record {root / name}: signal shape {signal.shape} does not match its {record.n_sig} leads")
     check_plausible(signal, list(record.sig_name), root / name)
-    return signal
+    return signal, list(record.sig_name)
 
 
 class DirectorySource(Source):
@@ -171,8 +180,22 @@ class DirectorySource(Source):
         header = read_header(self.root, name)
         return [hea, *(hea.parent / f for f in dict.fromkeys(header.file_name))]
 
+    def stored_leads(self, header: wfdb.Record) -> tuple[list[str], str | None]:
+        """(the record's lead names in the database's canonical order, None), or ([], why the record
+        is left out) when it lacks a canonical lead."""
+        names = list(header.sig_name)
+        order, missing = lead_order(names, self.canonical_leads)
+        if missing:
+            return [], f"lacks the {'/'.join(missing)} lead that leads every {self.database} record (has {', '.join(names)})"
+        return [names[i] for i in order], None
+
     def read_signal(self, name: str) -> np.ndarray:
-        """Whole record as float32 (n_samples, n_leads) in physical units (NaN kept)."""
+        """Whole record as float32 (n_samples, n_leads) in physical units (NaN kept), its leads in the
+        database's canonical order (as `stored_leads`)."""
         if name not in self.records:
             raise EcgError(f"record {name!r} is not among the selected {self.database} records in {self.root}")
-        return read_physical(self.root, name)
+        signal, names = read_physical(self.root, name)
+        order, missing = lead_order(names, self.canonical_leads)
+        if missing:
+            raise EcgError(f"record {self.root / name} lacks the {'/'.join(missing)} lead: leave it out with --records")
+        return signal[:, order]
