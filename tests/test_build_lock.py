@@ -13,7 +13,7 @@ from buildutil import ecgrender, tree_bytes
 OPTIONS = ["build", "--db", "demo", "--per-class", "3", "--renderer", "fast", "--jobs", "1", "--allow-missing-classes"]
 LOCK = ".ecgrender.lock"
 HOLD = (
-    "import sys\nfrom pathlib import Path\nfrom ecgrender.build import locked_out\n"
+    "import sys\nfrom pathlib import Path\nfrom ecgrender.outdir import locked_out\n"
     "with locked_out(Path(sys.argv[1])):\n    print('locked', flush=True)\n    sys.stdin.read()\n"
 )
 

@@ -1,0 +1,157 @@
+"""The manifest rows of a build: a fresh plan (windows, then splits), or the rows of a given `--manifest`
+checked against the source. Either way a split that is empty or lacks a class stops the build unless
+`--allow-missing-classes` (docs/windows.md).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from shards.card import read_card
+from shards.layout import CARD, SPLITS
+from shards.manifest import Window, iter_manifest, manifest_classes, read_manifest
+
+from .errors import EcgError
+from .sources import database_spec
+from .splits import assign_splits, read_split_file
+from .windows import make_manifest, plan_windows
+
+
+def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], list[str]]:
+    """Manifest rows from a fresh window plan, or from `--manifest` (checked against `scan`), for the
+    options of `cfg` (a build.BuildConfig); returns (rows, classes)."""
+    if cfg.manifest:
+        # shards and refecg.h5 take each split's rows in manifest order: group them train, val, test
+        rows = sorted(read_manifest(cfg.manifest), key=lambda w: SPLITS.index(w.split))
+        foreign = {w.database for w in rows} - {source.database}
+        if foreign:
+            raise EcgError(f"manifest {cfg.manifest} is for {sorted(foreign)}, not --db {cfg.db}")
+        if any(w.length != cfg.window for w in rows):
+            raise EcgError(f"manifest {cfg.manifest} has windows of {rows[0].length} samples: pass --window {rows[0].length}")
+        classes = manifest_classes(rows, cfg.manifest)
+        _check_manifest_rows(cfg.manifest, scan, cfg.source)
+        _refuse_gaps(cfg, _manifest_gaps(rows, classes), echo)
+        echo(f"rebuilding {len(rows)} windows from {cfg.manifest}")
+        return rows, classes
+    classes = cfg.classes or list(database_spec(cfg.db).default_classes)
+    found = {span.label for record in scan.records for span in record.spans}
+    unknown = [c for c in classes if c not in found]
+    if cfg.classes and unknown:
+        raise EcgError(
+            f"class {unknown[0]!r} does not occur in the selected {cfg.db} records "
+            f"(labels found: {', '.join(sorted(found)) or 'none'}): check --classes"
+        )
+    for name, reason in scan.excluded:
+        echo(f"left out {name}: {reason}")
+    plan = plan_windows(
+        source, scan, classes, window=cfg.window, per_class=cfg.per_class, seed=cfg.seed,
+        max_overlap=cfg.max_overlap, spacing=cfg.spacing, progress=progress,
+    )
+    for line in plan.summary_lines():
+        echo(line)
+    counts = plan.counts()
+    empty = [c for c in classes if not counts.get(c)]
+    if empty:
+        echo(f"warning: no windows for class {', '.join(empty)}: left out of this dataset's classes")
+        classes = [c for c in classes if counts.get(c)]
+    splits = assign_splits(
+        plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction, seed=cfg.seed,
+        assignment=_split_file(cfg, source),
+    )
+    for warning in splits.warnings:
+        echo(f"warning: {warning}")
+    if splits.dropped:
+        echo(f"left out {splits.dropped} windows next to split boundaries (time split: a gap of one window)")
+    _refuse_gaps(cfg, splits.gaps, echo)
+    return make_manifest(plan, splits.splits, classes, source.database, cfg.seed), classes
+
+
+def _split_file(cfg, source) -> dict[str, str] | None:
+    """--split-file's record -> split map, every record of it present in the source; None without it."""
+    if cfg.split_file is None:
+        return None
+    assignment = read_split_file(cfg.split_file)
+    unknown = sorted(set(assignment) - set(source.all_records))
+    if unknown:
+        raise EcgError(
+            f"split file {cfg.split_file} names record {unknown[0]!r}, which is not in the {cfg.db} source "
+            f"{cfg.source}: fix the file, or use a complete copy of the database"
+        )
+    return assignment
+
+
+def _manifest_gaps(rows: list[Window], classes: list[str]) -> list[str]:
+    """Empty splits, and classes missing from a non-empty split, of a manifest's rows."""
+    held = {(w.split, w.label) for w in rows}
+    used = [s for s in SPLITS if any(split == s for split, _ in held)]
+    gaps = [f"split {s} is empty in the manifest" for s in SPLITS if s not in used]
+    return gaps + [f"class {c} has no window in {s} in the manifest" for s in used for c in classes
+                   if (s, c) not in held]
+
+
+def _refuse_gaps(cfg, gaps: list[str], echo) -> None:
+    """An empty split or a class missing from a split stops the build, unless --allow-missing-classes."""
+    if not gaps:
+        return
+    if cfg.allow_missing_classes:
+        for gap in gaps:
+            echo(f"warning: {gap} (allowed by --allow-missing-classes)")
+        return
+    more = f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else ""
+    raise EcgError(f"{gaps[0]}{more}: a model could not be trained or tested on every class; "
+                   "pass --allow-missing-classes to build it anyway")
+
+
+def _check_manifest_rows(path: Path, scan, source_dir) -> None:
+    """EcgError naming the first line of manifest `path` whose window does not fit its record in `scan`:
+    unknown record, other fs, samples outside the record, or another number of leads than line 2's."""
+    records = {r.name: r for r in scan.records}
+    first = None
+    for line, w in iter_manifest(path):
+        where = f"manifest {path} line {line}"
+        record = records.get(w.record)
+        if record is None:
+            raise EcgError(f"{where} names record {w.record} that {source_dir or scan.database} does not provide "
+                           "(or leaves out): use the source the manifest was made from")
+        if not math.isclose(w.fs, record.fs, rel_tol=1e-9):
+            raise EcgError(f"{where}: fs {w.fs:g} Hz, but record {w.record} is sampled at {record.fs:g} Hz: "
+                           "the manifest is for other data; use its own source")
+        if w.start < 0 or w.start + w.length > record.n_samples:
+            raise EcgError(f"{where}: window [{w.start}, {w.start + w.length}) lies outside record {w.record} "
+                           f"({record.n_samples} samples): the manifest is for other data; use its own source")
+        first = first or (line, record)
+        if len(record.leads) != len(first[1].leads):
+            raise EcgError(f"{where}: record {w.record} has {len(record.leads)} leads, record {first[1].name} "
+                           f"(line {first[0]}) has {len(first[1].leads)}: one dataset needs one lead count")
+
+
+def check_card_leads(manifest: Path, leads: list[str]) -> None:
+    """EcgError when the dataset card next to `manifest` (if any) names other leads than the records give."""
+    if not (manifest.parent / CARD).is_file():
+        return
+    known = read_card(manifest.parent)["leads"]
+    if known != leads:
+        raise EcgError(f"manifest {manifest}: its dataset card names leads {', '.join(known)}, the records of "
+                       f"--source give {', '.join(leads)}: the manifest is for other data; use its own source")
+
+
+def dataset_leads(scan, rows: list[Window]) -> list[str]:
+    """Lead names by position across the records used (MIT-BIH's second lead varies: 'V1/V5')."""
+    records = {r.name: r for r in scan.records}
+    names = [records[name].leads for name in dict.fromkeys(w.record for w in rows)]
+    widths = {len(n) for n in names}
+    if len(widths) != 1:
+        raise EcgError(f"records of this build have {sorted(widths)} leads: build records with equal lead counts")
+    return ["/".join(dict.fromkeys(position)) for position in zip(*names)]
+
+
+def split_scheme(rows: list[Window]) -> str:
+    """The strictest grouping the splits respect: patient, record, or window (a patient in several splits)."""
+    for scheme in ("patient", "record"):
+        groups: dict[str, set] = {}
+        for w in rows:
+            groups.setdefault(getattr(w, scheme), set()).add(w.split)
+        if all(len(s) == 1 for s in groups.values()):
+            return scheme
+    return "window"
