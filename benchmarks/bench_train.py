@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ecgrender.render import make_renderer
 from ecgrender.render.geometry import PAPER
 from ecgtrain.data import ImageBatches, Standardize, card_info, make_batches
-from ecgtrain.engine import autocast, seed_everything, train_one_epoch
+from ecgtrain.engine import seed_everything, train_one_epoch
+from ecgtrain.inference import autocast
 from ecgtrain.models import build_model, get_model, model_names
 from shards.card import read_card, write_card
 from shards.layout import MANIFEST, REFECG, SPLITS, shard_name

@@ -6,9 +6,12 @@ Image pipeline (one per split, one copy per DataLoader worker):
   -> sample shuffle buffer (train) -> explicit decoders (shards.reader.decode_sample: PNG -> uint8
   (H, W), int label) -> batches of uint8 in the workers. Nothing in a shard is unpickled.
 Each shard goes to exactly one (rank, worker) per epoch and nothing is resampled, so an epoch
-shows every sample exactly once. Workers end their epoch with one short batch each; the main
-process merges those short batches (`_exact_batches`), so a rank sees ceil(n / batch) batches
-and never a batch of one (BatchNorm needs two samples in training mode).
+shows every sample exactly once. With the class-balanced sampler (`balanced=True`, train only) a
+repeat stage before the shuffle buffer emits each sample as often as that epoch's counts say
+(`BalancedCounts`: the same counts on every rank and worker), so an epoch still holds exactly N
+samples. Workers end their epoch with one short batch each; the main process merges those short
+batches (`_exact_batches`), so a rank sees ceil(n / batch) batches and never a batch of one
+(BatchNorm needs two samples in training mode).
 The float conversion, grey -> 3 channels and ImageNet standardization run on the device
 (`Standardize`) after a non-blocking uint8 copy: 4x fewer bytes cross the bus and the CPU
 workers only decode PNGs.
@@ -28,6 +31,7 @@ import webdataset as wds
 
 from shards import layout
 from shards.errors import DatasetError
+from shards.manifest import read_manifest
 from shards.reader import decode_sample, shard_samples, split_shards
 from shards.refecg import read_refecg
 
@@ -36,6 +40,7 @@ from .models.registry import get_model
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SHUFFLE_BUFFER = 2000
+SAMPLER_STREAM = 2  # seed stream of the balanced sampler's counts (0, 1: the shard and sample shuffles)
 
 
 @dataclass
@@ -70,6 +75,72 @@ def _stream_seed(seed: int, stream: int) -> int:
     """Seed of one shuffle stream. webdataset's detshuffle seeds with seed + epoch, so streams are
     spaced 2**20 epochs apart per seed and stream: no two (seed, stream, epoch) share an order."""
     return (seed * 2 + stream) << 20
+
+
+def balanced_counts(labels, seed: int, epoch: int) -> np.ndarray:
+    """Repeat count of each sample in one epoch of the class-balanced sampler.
+
+    len(labels) draws with replacement, a sample's probability proportional to 1 / (its class's
+    count), seeded by (seed, epoch): each class present is drawn len(labels) / C times in
+    expectation. The counts are >= 0 and sum to len(labels).
+    """
+    labels = np.asarray(labels)
+    _, inverse, per_class = np.unique(labels, return_inverse=True, return_counts=True)
+    p = 1.0 / per_class[inverse]
+    rng = np.random.default_rng([SAMPLER_STREAM, epoch, seed % 2**64])
+    drawn = rng.choice(len(labels), size=len(labels), p=p / p.sum())
+    return np.bincount(drawn, minlength=len(labels))
+
+
+@dataclass(frozen=True)
+class BalancedCounts:
+    """The train windows (manifest order) and seed of `--balance sampler`; `counts(epoch)` is {key: repeats}."""
+
+    keys: tuple[str, ...]
+    labels: tuple[int, ...]
+    seed: int
+
+    @classmethod
+    def from_manifest(cls, root, seed: int) -> BalancedCounts:
+        """The train keys and label ids of the dataset's manifest.csv."""
+        rows = [w for w in read_manifest(Path(root) / layout.MANIFEST) if w.split == "train"]
+        return cls(tuple(w.key for w in rows), tuple(w.label_id for w in rows), seed)
+
+    def counts(self, epoch: int) -> dict[str, int]:
+        """{key: times the window is shown in `epoch`}; the same on every rank and worker."""
+        return dict(zip(self.keys, balanced_counts(self.labels, self.seed, epoch).tolist()))
+
+    def check_size(self, n_samples: int, what: str) -> None:
+        """DatasetError unless the manifest's train windows number `n_samples` (the size of `what`)."""
+        if len(self.keys) != n_samples:
+            raise DatasetError(f"manifest.csv lists {len(self.keys)} train windows, {what} holds {n_samples}: "
+                               "run `ecgrender verify` on the dataset, then rebuild it")
+
+
+def _repeat_samples(src, counts: dict[str, int]):
+    """Each raw sample `counts[key]` times (0: skipped)."""
+    for sample in src:
+        key = sample["__key__"]
+        if key not in counts:
+            raise DatasetError(f"shard {sample.get('__url__', '?')}: sample {key} is not a train window of "
+                               "manifest.csv: run `ecgrender verify` on the dataset, then rebuild it")
+        for _ in range(counts[key]):
+            yield sample
+
+
+class RepeatSamples(wds.PipelineStage):
+    """webdataset stage of the balanced sampler: each sample as often as its count for the epoch.
+
+    Like `wds.detshuffle` the stage counts its own epochs (one per `run`, starting at `epoch` + 1),
+    so persistent workers draw new counts every epoch and a resumed run continues the sequence.
+    """
+
+    def __init__(self, balanced: BalancedCounts, epoch: int = -1):
+        self.balanced, self.epoch = balanced, epoch
+
+    def run(self, src):
+        self.epoch += 1
+        return _repeat_samples(src, self.balanced.counts(self.epoch))
 
 
 def card_info(card: dict) -> CardInfo:
@@ -152,11 +223,12 @@ class ImageBatches:
     `workers` DataLoader workers are persistent, so the shard permutation advances by one
     epoch at each iteration; `start_epoch` makes a resumed run continue the same sequence.
     With fewer shards on this rank than workers, the extra workers would idle: the worker
-    count is lowered to the shard count (with a warning).
+    count is lowered to the shard count (with a warning). `balanced` (train only): each epoch
+    repeats or skips samples by the class-balanced counts (`BalancedCounts`), still N samples.
     """
 
     def __init__(self, root, split: str, batch_size: int, workers: int = 4, train: bool = False,
-                 seed: int = 0, start_epoch: int = 0, pin_memory: bool = False):
+                 seed: int = 0, start_epoch: int = 0, pin_memory: bool = False, balanced: bool = False):
         root = Path(root)
         shards = split_shards(root, split)  # exactly the card's shards, with their sample counts
         urls = [url for url, _ in shards]
@@ -179,6 +251,10 @@ class ImageBatches:
             # Full permutation of the shard list, seeded by (seed, epoch): identical on every rank and worker.
             stages.append(wds.detshuffle(len(urls), len(urls), seed=_stream_seed(seed, 0), epoch=start_epoch - 1))
         stages += [wds.split_by_node, wds.split_by_worker, shard_samples(dict(shards))]
+        if train and balanced:
+            counts = BalancedCounts.from_manifest(root, seed)
+            counts.check_size(self.n_samples, f"dataset.json's {split} shards")
+            stages.append(RepeatSamples(counts, epoch=start_epoch - 1))
         if train:
             stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=_stream_seed(seed, 1), epoch=start_epoch - 1))
         stages += [wds.map(_decode), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
@@ -200,11 +276,12 @@ class ImageBatches:
 class RefEcgBatches:
     """Batches of Ref-ECG signals (B, 1, L) from `refecg.h5`; same windows and keys as the images.
 
-    Train order is a seeded permutation per epoch (DistributedSampler when under DDP).
+    Train order is a seeded permutation per epoch, split by rank under DDP. `balanced` (train
+    only): the permutation is of the epoch's index list with the balanced sampler's repeats.
     """
 
     def __init__(self, root, split: str, batch_size: int, train: bool = False, seed: int = 0,
-                 start_epoch: int = 0, pin_memory: bool = False):
+                 start_epoch: int = 0, pin_memory: bool = False, balanced: bool = False):
         x, y, keys = read_refecg(Path(root) / layout.REFECG, split)
         self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
         self.y = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -212,16 +289,31 @@ class RefEcgBatches:
         self.n_samples = len(self.y)
         self.batch_size, self.train, self.seed, self.epoch = batch_size, train, seed, start_epoch
         self.pin_memory = pin_memory
+        self.balanced = BalancedCounts.from_manifest(root, seed) if train and balanced else None
+        if self.balanced is not None:
+            self.balanced.check_size(self.n_samples, f"{layout.REFECG}'s {split} rows")
 
     def __len__(self) -> int:
         _, world = dist_info()
         return max(1, len(_chunks(math.ceil(self.n_samples / world), self.batch_size)))
 
+    def _index(self) -> torch.Tensor:
+        """The epoch's rows: each once, or repeated by the balanced sampler's counts."""
+        if self.balanced is None:
+            return torch.arange(self.n_samples)
+        counts = self.balanced.counts(self.epoch)
+        missing = [k for k in self.keys if k not in counts]
+        if missing:
+            raise DatasetError(f"{layout.REFECG}: window {missing[0]} is not a train window of manifest.csv: "
+                               "run `ecgrender verify` on the dataset, then rebuild it")
+        return torch.from_numpy(np.repeat(np.arange(self.n_samples), [counts[k] for k in self.keys]))
+
     def _order(self) -> torch.Tensor:
         rank, world = dist_info()
         if self.train:
             g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
-            order = torch.randperm(self.n_samples, generator=g)
+            index = self._index()
+            order = index[torch.randperm(len(index), generator=g)]
             self.epoch += 1
         else:
             order = torch.arange(self.n_samples)
@@ -260,11 +352,12 @@ class Standardize(torch.nn.Module):
 
 
 def make_batches(root, split: str, model_name: str, batch_size: int, workers: int = 4, train: bool = False,
-                 seed: int = 0, start_epoch: int = 0, pin_memory: bool = False):
-    """The loader a model needs (its registry entry says): refecg.h5 rows for signal models, image shards otherwise."""
+                 seed: int = 0, start_epoch: int = 0, pin_memory: bool = False, balanced: bool = False):
+    """The loader a model needs (its registry entry says): refecg.h5 rows for signal models, image shards
+    otherwise. `balanced`: the class-balanced sampler (train only, `--balance sampler`)."""
     if get_model(model_name).input == "signal":
-        return RefEcgBatches(root, split, batch_size, train, seed, start_epoch, pin_memory)
-    return ImageBatches(root, split, batch_size, workers, train, seed, start_epoch, pin_memory)
+        return RefEcgBatches(root, split, batch_size, train, seed, start_epoch, pin_memory, balanced)
+    return ImageBatches(root, split, batch_size, workers, train, seed, start_epoch, pin_memory, balanced)
 
 
 def read_records(root) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,11 +31,13 @@ from .models import build_model, get_model
 from .report import evaluate_run
 from .rundir import ARGS, CHECKPOINT, METRICS, RUN_CARD, card_sha256, load_model_state, read_checkpoint, save_checkpoint
 
-__all__ = ["FitConfig", "fit", "predict_batches", "seed_everything", "train_one_epoch", "autocast"]
+__all__ = ["FitConfig", "build_loaders", "class_weights", "fit", "make_criterion", "seed_everything",
+           "train_one_epoch", "write_metrics_row"]
 
 # Settings a resumed run must share with its checkpoint (--epochs may grow, --workers/--device may change).
 RUN_DEFINING = ("model", "batch_size", "lr", "momentum", "weight_decay", "lr_step", "lr_gamma", "seed", "amp",
-                "channels_last")
+                "channels_last", "balance")
+BALANCE_MODES = ("none", "loss", "sampler")  # --balance: the paper's plain loss, class-weighted loss, balanced sampler
 
 
 @dataclass
@@ -55,6 +58,8 @@ class FitConfig:
     device: str = "auto"
     weights: str | None = None  # None: the model's default_weights (registry)
     seed: int = 0
+    balance: str = "none"  # one of BALANCE_MODES
+    class_weights: list[float] | None = None  # --balance loss: set by fit from the card's train counts
     amp: bool = True
     channels_last: bool = True
     resume: bool = False
@@ -81,10 +86,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train_one_epoch(model, prep, batches, optimizer, device, amp: bool, epoch: int, progress: bool = True) -> dict:
-    """One exact pass over `batches`; returns mean loss, images/s and the fraction of time spent waiting for data."""
+def class_weights(classes: list, train_counts: dict) -> list[float]:
+    """Cross-entropy weight per class (card order) for `--balance loss`: N / (C * n_c) from the train split's
+    counts, 0 (with a warning) for a class without a training window."""
+    counts = [int(train_counts.get(c, 0)) for c in classes]
+    total = sum(counts)
+    missing = [str(c) for c, n in zip(classes, counts) if n == 0]
+    if missing:
+        warnings.warn(f"class(es) {', '.join(missing)} have no training window: --balance loss gives them weight 0",
+                      stacklevel=2)
+    return [total / (len(classes) * n) if n else 0.0 for n in counts]
+
+
+def make_criterion(weights: list[float] | None, device: torch.device) -> torch.nn.Module:
+    """The training loss: cross-entropy, class-weighted when `weights` is given."""
+    weight = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=device)
+    return torch.nn.CrossEntropyLoss(weight=weight)
+
+
+def train_one_epoch(model, prep, batches, optimizer, device, amp: bool, epoch: int, progress: bool = True,
+                    criterion: torch.nn.Module | None = None) -> dict:
+    """One exact pass over `batches`; returns mean loss, images/s and the fraction of time spent waiting for data.
+    `criterion` defaults to plain cross-entropy (the paper's)."""
     model.train()
-    criterion = torch.nn.CrossEntropyLoss()
+    if criterion is None:
+        criterion = torch.nn.CrossEntropyLoss()
     loss_sum = torch.zeros((), device=device)
     seen, wait, first_wait, start = 0, 0.0, None, time.perf_counter()
     join = model.join() if isinstance(model, torch.nn.parallel.DistributedDataParallel) else nullcontext()
@@ -141,16 +167,19 @@ def check_config(cfg: FitConfig) -> None:
         raise TrainError(f"--lr must be positive, got {cfg.lr}")
     if cfg.workers < 0:
         raise TrainError(f"--workers must be 0 or more, got {cfg.workers}")
+    if cfg.balance not in BALANCE_MODES:
+        raise TrainError(f"--balance must be one of {', '.join(BALANCE_MODES)}, got {cfg.balance!r}")
 
 
-def check_dataset(dataset) -> tuple[CardInfo, str]:
-    """The dataset's card (checked) and its sha256; refuses a dataset with an empty split."""
+def check_dataset(dataset) -> tuple[CardInfo, str, dict]:
+    """The dataset's card (checked), its sha256 and its train counts per class; refuses a dataset with an
+    empty split."""
     raw_card = read_card(dataset)
     empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"][split].values())]
     if empty:
         raise TrainError(f"dataset {dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
                          "or records, or larger --test-fraction / --val-fraction")
-    return card_info(raw_card), card_sha256(dataset)
+    return card_info(raw_card), card_sha256(dataset), dict(raw_card["counts"]["train"])
 
 
 def resume_checkpoint(cfg: FitConfig, sha: str) -> dict | None:
@@ -168,8 +197,9 @@ def resume_checkpoint(cfg: FitConfig, sha: str) -> dict | None:
                          "use the same dataset or a new --out")
     stored = ckpt["args"]
     for name in RUN_DEFINING:
-        if stored.get(name) != getattr(cfg, name):
-            raise TrainError(f"--resume: {path} was trained with --{name.replace('_', '-')} {stored.get(name)}, "
+        value = stored.get(name, getattr(FitConfig, name, None))  # a run from before a setting existed: its default
+        if value != getattr(cfg, name):
+            raise TrainError(f"--resume: {path} was trained with --{name.replace('_', '-')} {value}, "
                              f"not {getattr(cfg, name)}; resume with the same value or start a new run")
     return ckpt
 
@@ -195,6 +225,15 @@ def prepare_state(cfg: FitConfig, card: CardInfo, device: torch.device, ckpt: di
     return TrainState(model, prep, optimizer, scheduler, ckpt["epoch"] + 1)
 
 
+def set_balance(cfg: FitConfig, classes: list, train_counts: dict) -> None:
+    """`cfg.class_weights` for `--balance loss` (None otherwise); warns when the sampler cannot draw a class."""
+    cfg.class_weights = class_weights(classes, train_counts) if cfg.balance == "loss" else None
+    missing = [str(c) for c in classes if not train_counts.get(c)]
+    if cfg.balance == "sampler" and missing:
+        warnings.warn(f"class(es) {', '.join(missing)} have no training window: --balance sampler never draws them",
+                      stacklevel=2)
+
+
 def start_run_dir(cfg: FitConfig, sha: str, device: torch.device) -> None:
     """RUN/args.json (the settings) and RUN/dataset.json (a copy of the dataset's card)."""
     out = Path(cfg.out)
@@ -209,7 +248,7 @@ def build_loaders(cfg: FitConfig, start_epoch: int, device: torch.device):
     """(train, val) batches; the train order continues from `start_epoch`."""
     pin = device.type == "cuda"
     train = make_batches(cfg.dataset, "train", cfg.model, cfg.batch_size, cfg.workers, train=True,
-                         seed=cfg.seed, start_epoch=start_epoch, pin_memory=pin)
+                         seed=cfg.seed, start_epoch=start_epoch, pin_memory=pin, balanced=cfg.balance == "sampler")
     val = make_batches(cfg.dataset, "val", cfg.model, cfg.batch_size, max(1, cfg.workers // 2) if cfg.workers else 0,
                        pin_memory=pin)
     return train, val
@@ -219,7 +258,8 @@ def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfi
     """Train one epoch, step the scheduler, validate; the metrics.jsonl row of the epoch."""
     torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout etc.: same draws after a resume
     lr = state.optimizer.param_groups[0]["lr"]
-    stats = train_one_epoch(state.model, state.prep, train, state.optimizer, device, cfg.amp, epoch, cfg.progress)
+    stats = train_one_epoch(state.model, state.prep, train, state.optimizer, device, cfg.amp, epoch, cfg.progress,
+                            make_criterion(cfg.class_weights, device))
     state.scheduler.step()
     logits, labels, _ = predict_batches(state.model, state.prep, val, device, cfg.amp, f"epoch {epoch} val", cfg.progress)
     val_acc = float((logits.argmax(1) == labels).mean()) if len(labels) else float("nan")
@@ -229,20 +269,28 @@ def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfi
 def save_epoch(state: TrainState, cfg: FitConfig, sha: str, classes: list, row: dict) -> None:
     """Replace RUN/checkpoint.pt (plain tensors, numbers, strings, lists, dicts) and append the metrics row."""
     out = Path(cfg.out)
+    write_metrics_row(out / METRICS, row)
     save_checkpoint({"model": unwrap(state.model).state_dict(), "optimizer": state.optimizer.state_dict(),
                      "lr_scheduler": state.scheduler.state_dict(), "epoch": row["epoch"], "args": asdict(cfg),
                      "card_sha256": sha, "classes": list(classes)}, out / CHECKPOINT)
-    with open(out / METRICS, "a") as f:
-        f.write(json.dumps(row) + "\n")
     tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val acc {row['val_accuracy']:.4f}  "
                f"{row['images_per_s']:.0f} img/s  data wait {100 * row['data_wait']:.1f} %")
+
+
+def write_metrics_row(path: Path, row: dict) -> None:
+    """Rewrite metrics.jsonl atomically with `row` as its last line. Rows of this or a later epoch (left
+    by a run stopped before its checkpoint, then resumed) are replaced, so every epoch has one row."""
+    lines = path.read_text().splitlines() if path.is_file() else []
+    kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] < row["epoch"]]
+    layout.write_atomic(path, "".join(f"{line}\n" for line in [*kept, json.dumps(row)]))
 
 
 def fit(cfg: FitConfig) -> Path:
     """Train `cfg.model` on `cfg.dataset`, checkpoint every epoch into `cfg.out`, then write the test report."""
     check_config(cfg)
-    card, sha = check_dataset(cfg.dataset)
+    card, sha, train_counts = check_dataset(cfg.dataset)
     ckpt = resume_checkpoint(cfg, sha)
+    set_balance(cfg, card.classes, train_counts)
     device = setup_device(cfg.device)
     seed_everything(cfg.seed)
     torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels

@@ -36,8 +36,10 @@ def synthetic_window(label: int, rng: np.random.Generator) -> np.ndarray:
     return sig.astype(np.float32)
 
 
-def make_dataset(root, counts=None, per_shard: int = 8, seed: int = 0, split_by: str = "record") -> Path:
-    """Write a complete dataset directory; `counts` = windows per split (balanced classes)."""
+def make_dataset(root, counts=None, per_shard: int = 8, seed: int = 0, split_by: str = "record",
+                 minority_every: int = 2) -> Path:
+    """Write a complete dataset directory; `counts` = windows per split; every `minority_every`-th window is
+    class 1 (2: balanced classes, 10: a 9:1 imbalance)."""
     counts = counts or {"train": 32, "val": 8, "test": 16}
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -46,7 +48,7 @@ def make_dataset(root, counts=None, per_shard: int = 8, seed: int = 0, split_by:
     rows = {s: [] for s in SPLITS}
     for split in SPLITS:
         for i in range(counts.get(split, 0)):
-            label = i % 2
+            label = int(i % minority_every == minority_every - 1)
             record = f"{split}-{CLASSES[label]}-{i // 8}"  # 4 windows of one class per record
             key = f"{record}_{i:09d}"
             x = synthetic_window(label, rng)
@@ -88,3 +90,24 @@ def write_record(directory, name: str = "rec1", seconds: float = 10.0, label: in
     wfdb.wrsamp(name, fs=FS, units=["mV", "mV"], sig_name=LEADS, p_signal=sig.astype(np.float64),
                 fmt=["16", "16"], adc_gain=[1000.0, 1000.0], baseline=[0, 0], write_dir=str(directory))
     return directory / name
+
+
+def fixed_batch(input_kind: str, n: int = 8, seed: int = 0):
+    """One small fixed batch as a model takes it: (x, labels), classes alternating 0, 1, ...
+
+    `input_kind` "image": rendered at SMALL (48 x 64) and standardized, float (n, 3, 48, 64);
+    "signal": lead sums, float (n, 1, WINDOW).
+    """
+    import torch
+
+    from ecgtrain.data import Standardize
+
+    rng = np.random.default_rng(seed)
+    labels = [i % 2 for i in range(n)]
+    windows = [synthetic_window(label, rng) for label in labels]
+    if input_kind == "signal":
+        x = torch.from_numpy(np.stack([w.sum(axis=1) for w in windows])).unsqueeze(1)
+    else:
+        renderer = make_renderer("matplotlib", SMALL)
+        x = torch.from_numpy(np.stack([renderer.render(w) for w in windows]))
+    return Standardize(image=input_kind == "image")(x), torch.tensor(labels)

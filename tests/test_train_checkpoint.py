@@ -121,3 +121,16 @@ def test_the_runs_dataset_card_is_checked(run, tmp_path):
     card["classes"] = ["fast", "slow"]
     (edited / "dataset.json").write_text(json.dumps(card))
     assert "edited" in refused(invoke("evaluate", edited, "--workers", "0"), edited / "dataset.json")
+
+
+def test_metrics_rows_are_rewritten_whole_one_row_per_epoch(tmp_path):
+    from ecgtrain.engine import write_metrics_row
+
+    path = tmp_path / "metrics.jsonl"
+    for epoch in (0, 1, 2):
+        write_metrics_row(path, {"epoch": epoch, "train_loss": 1.0})
+    # a run stopped after writing epoch 2's row but before its checkpoint resumes at epoch 2 again
+    write_metrics_row(path, {"epoch": 2, "train_loss": 0.5})
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and rows[-1]["train_loss"] == 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl"]  # no temp file left
