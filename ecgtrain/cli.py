@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from shards.errors import one_line_errors
+from shards.layout import write_atomic
 
 from . import __version__
 from .errors import TrainError
@@ -19,6 +20,10 @@ _WORKERS_HELP = "DataLoader worker processes decoding PNGs (0: in the main proce
 _MODEL_HELP = "; ".join(f"{n}: {get_model(n).display} ({get_model(n).input} input)" for n in model_names()) + "."
 _WEIGHTS_HELP = ("Initial weights: imagenet (torchvision's, the paper's setting), none (random) or PATH to a state "
                  "dict. Default per model: " + ", ".join(f"{n} {get_model(n).default_weights}" for n in model_names()) + ".")
+_BALANCE_HELP = ("Class balancing (docs/training.md, Class imbalance):\n\n\b\n"
+                 "none: the paper's plain cross-entropy, each window once\n"
+                 "loss: cross-entropy weighted N/(C*n_c) by train counts\n"
+                 "sampler: N draws per epoch, classes equally likely")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -45,6 +50,8 @@ def main():
 @click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
 @click.option("--weights", default=None, help=_WEIGHTS_HELP)
 @click.option("--seed", default=0, show_default=True, help="Seed for weights init, data order and dropout (recorded in args.json).")
+@click.option("--balance", default="none", show_default=True, type=click.Choice(["none", "loss", "sampler"]),
+              help=_BALANCE_HELP)
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA (ignored on CPU).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="channels_last memory format for image models on CUDA.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (same dataset and model).")
@@ -76,14 +83,19 @@ def fit(dataset, model, out, **options):
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @one_line_errors
 def evaluate(run, dataset, split, batch_size, workers, device, progress):
-    """Evaluate RUN's last checkpoint: accuracy, macro-F1, per-class scores, confusion matrix, record votes."""
+    """Evaluate RUN's last checkpoint: accuracy, balanced accuracy, macro-F1 (intervals over patients), majority
+    baseline, AUROC, per-class scores, confusion matrix, record votes and per-window predictions.csv."""
     from .report import evaluate_run
 
     report = evaluate_run(run, dataset, split, device, batch_size, workers, progress)
-    metrics = json.loads(report.with_suffix(".json").read_text())["metrics"]
-    click.echo(f"{split} accuracy {100 * metrics['accuracy']:.2f} % "
-               f"(95 % CI {100 * metrics['accuracy_ci95'][0]:.2f}-{100 * metrics['accuracy_ci95'][1]:.2f}), "
-               f"macro-F1 {metrics['macro_f1']:.4f}")
+    m = json.loads(report.with_suffix(".json").read_text())["metrics"]
+    click.echo(f"{split} accuracy {100 * m['accuracy']:.2f} % "
+               f"(95 % CI {100 * m['accuracy_ci95'][0]:.2f}-{100 * m['accuracy_ci95'][1]:.2f}), "
+               f"balanced accuracy {100 * m['balanced_accuracy']:.2f} % "
+               f"(95 % CI {100 * m['balanced_accuracy_ci95'][0]:.2f}-{100 * m['balanced_accuracy_ci95'][1]:.2f}), "
+               f"macro-F1 {m['macro_f1']:.4f} (95 % CI {m['macro_f1_ci95'][0]:.4f}-{m['macro_f1_ci95'][1]:.4f}); "
+               f"majority-class baseline {100 * m['majority_accuracy']:.2f} %; "
+               f"intervals: cluster bootstrap over {m['ci_groups']} {m['ci_unit']}s")
     click.echo(f"report: {report}")
 
 
@@ -112,14 +124,18 @@ def predict(run, record_path, max_windows, device, as_json):
 @main.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table to this markdown file.")
+@click.option("--paired", is_flag=True, help="Differences of every run from the FIRST on the same test windows, with "
+              "paired cluster-bootstrap intervals (reads RUN/predictions.csv).")
 @one_line_errors
-def compare(runs, out):
-    """Markdown table like the paper's Table I from RUNS' test reports (one row per model, one column per dataset)."""
-    from .compare import compare_table
+def compare(runs, out, paired):
+    """Markdown table like the paper's Table I from RUNS' test reports (one row per model, one column per dataset),
+    then each run's accuracy, balanced accuracy and macro-F1 with 95 % intervals over test patients and the
+    majority-class baseline. With --paired: each run against the first, window by window."""
+    from .compare import compare_table, paired_table
 
-    table = compare_table(runs)
+    table = paired_table(runs) if paired else compare_table(runs)
     if out:
-        out.write_text(table)
+        write_atomic(out, table)
     click.echo(table, nl=False)
 
 

@@ -1,4 +1,5 @@
-"""Table I of the paper from run reports: one row per model, one column per dataset and split scheme."""
+"""Table I of the paper from run reports (one row per model, one column per dataset and split scheme) with
+every run's balanced accuracy, macro-F1 and majority baseline; paired comparisons from per-window predictions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import json
 from pathlib import Path
 
 from .errors import TrainError
+from .metrics import INTERVAL_METRICS, N_BOOTSTRAP, cluster_groups, group_confusions, paired_bootstrap
 from .models import get_model, model_names
+from .predictions import Predictions, read_predictions
+
+# report.json keys written since reports give balanced accuracy and patient-level intervals
+_NEEDED = ("accuracy", "accuracy_ci95", "balanced_accuracy", "balanced_accuracy_ci95", "macro_f1", "macro_f1_ci95",
+           "majority_accuracy", "ci_unit", "ci_groups")
+_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
 
 
 def read_report(run) -> dict:
@@ -15,9 +23,13 @@ def read_report(run) -> dict:
     if not path.is_file():
         raise TrainError(f"{run} has no report.json: run `ecgtrain evaluate {run}` first")
     try:
-        return json.loads(path.read_text())
+        report = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TrainError(f"{path} is not valid JSON ({exc}): run `ecgtrain evaluate {run}` again") from None
+    missing = [k for k in _NEEDED if k not in report.get("metrics", {})]
+    if missing:
+        raise TrainError(f"{path} lacks {', '.join(missing)} (an older report): run `ecgtrain evaluate {run}` again")
+    return report
 
 
 def _model_key(name: str) -> tuple[int, str]:
@@ -30,8 +42,20 @@ def _display(name: str) -> str:
     return get_model(name).display if name in model_names() else name
 
 
+def _value(metric: str, x: float, signed: bool = False) -> str:
+    """Accuracies in %, macro-F1 as a fraction; `signed` for differences."""
+    sign = "+" if signed else ""
+    return format(x + 0.0, f"{sign}.4f") if metric == "macro_f1" else format(100 * x + 0.0, f"{sign}.2f")
+
+
+def _with_ci(metrics: dict, metric: str) -> str:
+    lo, hi = metrics[f"{metric}_ci95"]
+    return f"{_value(metric, metrics[metric])} ({_value(metric, lo)}-{_value(metric, hi)})"
+
+
 def compare_table(runs) -> str:
-    """Markdown table of test accuracy (95 % bootstrap interval) per model and dataset/split scheme.
+    """Markdown: Table I (test accuracy with its 95 % interval per model and dataset/split scheme), then each
+    cell's accuracy, balanced accuracy and macro-F1 with intervals, majority baseline and test patients.
 
     A later run of the same model, database and split scheme replaces an earlier one.
     """
@@ -44,15 +68,63 @@ def compare_table(runs) -> str:
     head = "| model | " + " | ".join(f"{db} (split by {by})" for db, by in columns) + " |"
     lines = [head, "| --- |" + " --- |" * len(columns)]
     for m in models:
-        row = []
-        for db, by in columns:
-            metrics = cells.get((m, db, by))
-            if metrics is None:
-                row.append("-")
-            else:
-                lo, hi = metrics["accuracy_ci95"]
-                row.append(f"{100 * metrics['accuracy']:.2f} ({100 * lo:.1f}-{100 * hi:.1f})")
+        row = [_with_ci(cells[(m, db, by)], "accuracy") if (m, db, by) in cells else "-" for db, by in columns]
         lines.append(f"| {_display(m)} | " + " | ".join(row) + " |")
-    lines += ["", "Test accuracy in % with its 95 % bootstrap interval. Split by window puts windows of one "
-              "patient in train and test (the paper's setting, optimistic); split by patient does not."]
+    lines += ["", "| model | dataset | accuracy % | balanced accuracy % | macro-F1 | majority baseline % | test groups |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for (m, db, by), metrics in sorted(cells.items(), key=lambda kv: (_model_key(kv[0][0]), kv[0][1:])):
+        lines.append(f"| {_display(m)} | {db} (split by {by}) | {_with_ci(metrics, 'accuracy')} | "
+                     f"{_with_ci(metrics, 'balanced_accuracy')} | {_with_ci(metrics, 'macro_f1')} | "
+                     f"{_value('accuracy', metrics['majority_accuracy'])} | {metrics['ci_groups']} {metrics['ci_unit']}s |")
+    lines += ["", "Test split; 95 % intervals in brackets: percentile cluster bootstrap over the test groups (patients, "
+              "or records where patients are unknown), whose windows are drawn together. Majority baseline: always "
+              "predicting the training split's most frequent class. Split by window puts windows of one patient in "
+              "train and test (the paper's setting, optimistic); split by patient does not."]
+    return "\n".join(lines) + "\n"
+
+
+def read_run_predictions(run) -> Predictions:
+    """RUN/predictions.csv, the per-window test predictions `ecgtrain evaluate RUN` writes."""
+    path = Path(run) / "predictions.csv"
+    if not path.is_file():
+        raise TrainError(f"{run} has no predictions.csv (per-window test predictions): run `ecgtrain evaluate {run}`")
+    return read_predictions(path)
+
+
+def _aligned(ref: Predictions, other: Predictions, ref_run, run) -> Predictions:
+    """`other` in the order of `ref`'s windows; TrainError unless both hold the same windows, labels and classes."""
+    index = {k: i for i, k in enumerate(other.keys)}
+    if set(index) != set(ref.keys):
+        shared = len(set(index) & set(ref.keys))
+        raise TrainError(f"runs {ref_run} and {run} were evaluated on different test windows ({len(ref.keys)} and "
+                         f"{len(other.keys)} windows, {shared} shared): compare --paired needs the same test split")
+    order = [index[k] for k in ref.keys]
+    if other.classes != ref.classes or (other.y_true[order] != ref.y_true).any():
+        raise TrainError(f"runs {ref_run} and {run} have other classes or labels for the same test windows: "
+                         "compare --paired needs runs evaluated on the same dataset")
+    return Predictions(ref.classes, ref.keys, ref.records, ref.patients, ref.y_true, other.y_pred[order])
+
+
+def paired_table(runs) -> str:
+    """Markdown: each run's accuracy, balanced accuracy and macro-F1 minus the first run's, with a paired
+    cluster-bootstrap 95 % interval (the same resampled groups for both runs) and whether it excludes 0."""
+    if len(runs) < 2:
+        raise TrainError("compare --paired needs at least two runs: the first is the reference, the others are compared with it")
+    ref = read_run_predictions(runs[0])
+    others = [_aligned(ref, read_run_predictions(r), runs[0], r) for r in runs[1:]]
+    unit, groups = cluster_groups(ref.records, ref.patients)
+    ref_cms = group_confusions(ref.y_true, ref.y_pred, groups, len(ref.classes))
+    lines = [f"Paired comparison with {runs[0]} on its {len(ref.keys)} test windows: each run minus the reference "
+             "(accuracies in percentage points) with a 95 % paired cluster-bootstrap interval over the "
+             f"{len(ref_cms)} test {unit}s ({N_BOOTSTRAP} resamples, the same draws for both runs).", "",
+             "| run | metric | value | difference (95 % interval) | interval excludes 0 |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {runs[0]} (reference) | {_LABELS[m]} | {_value(m, float(fn(ref_cms.sum(0))))} | - | - |"
+              for m, fn in INTERVAL_METRICS.items()]
+    for run, pred in zip(runs[1:], others):
+        cms = group_confusions(pred.y_true, pred.y_pred, groups, len(ref.classes))
+        for m, (diff, (lo, hi)) in paired_bootstrap(ref_cms, cms).items():
+            lines.append(f"| {run} | {_LABELS[m]} | {_value(m, float(INTERVAL_METRICS[m](cms.sum(0))))} | "
+                         f"{_value(m, diff, True)} ({_value(m, lo, True)} to {_value(m, hi, True)}) | "
+                         f"{'yes' if lo > 0 or hi < 0 else 'no'} |")
     return "\n".join(lines) + "\n"

@@ -19,7 +19,6 @@ workers only decode PNGs.
 
 from __future__ import annotations
 
-import csv
 import math
 import warnings
 from dataclasses import dataclass
@@ -358,12 +357,3 @@ def make_batches(root, split: str, model_name: str, batch_size: int, workers: in
     if get_model(model_name).input == "signal":
         return RefEcgBatches(root, split, batch_size, train, seed, start_epoch, pin_memory, balanced)
     return ImageBatches(root, split, batch_size, workers, train, seed, start_epoch, pin_memory, balanced)
-
-
-def read_records(root) -> dict[str, str]:
-    """key -> record from `manifest.csv` (for record-level majority votes)."""
-    path = Path(root) / layout.MANIFEST
-    if not path.is_file():
-        raise DatasetError(f"dataset {root} has no {layout.MANIFEST}: rebuild it with `ecgrender build`")
-    with open(path, newline="") as f:
-        return {row["key"]: row["record"] for row in csv.DictReader(f)}

@@ -1,4 +1,4 @@
-"""Report of a run on one split: metrics, confusion matrix, bootstrap interval, curves, report.md/json.
+"""Report of a run on one split: metrics with cluster-bootstrap intervals, confusion matrix, curves, report.md/json, predictions.csv.
 
 On the run's own dataset the files go into the run directory (report.md for the test split,
 report-{split}.md for others). On another dataset they go into RUN/eval-{dataset dir name}-{first 8
@@ -18,40 +18,25 @@ from matplotlib.figure import Figure
 
 from shards import layout
 from shards.card import read_card
+from shards.manifest import Window, read_manifest
 
-from .data import card_info, make_batches, read_records
+from .data import card_info, make_batches
 from .errors import TrainError
 from .inference import is_main, load_run, predict_batches, setup_device
+from .metrics import (
+    INTERVAL_METRICS,
+    N_BOOTSTRAP,
+    auroc_ovr,
+    cluster_bootstrap,
+    cluster_groups,
+    confusion,
+    group_confusions,
+    majority_accuracy,
+    majority_class,
+    per_class,
+)
+from .predictions import write_predictions
 from .rundir import METRICS, card_sha256
-
-N_BOOTSTRAP = 1000
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts (true class rows, predicted class columns)."""
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    return cm
-
-
-def per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall and F1 per class (0 where undefined)."""
-    tp = np.diag(cm).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.nan_to_num(tp / cm.sum(0))
-        recall = np.nan_to_num(tp / cm.sum(1))
-        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
-    return precision, recall, f1
-
-
-def bootstrap_accuracy(correct: np.ndarray, n: int = N_BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile interval of accuracy over `n` resamples of the test windows."""
-    if len(correct) == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(correct), size=(n, len(correct)))
-    accs = correct[idx].mean(1)
-    return float(np.percentile(accs, 2.5)), float(np.percentile(accs, 97.5))
 
 
 def record_votes(y_true, y_pred, records: list[str]) -> tuple[float, int]:
@@ -74,23 +59,51 @@ def record_votes(y_true, y_pred, records: list[str]) -> tuple[float, int]:
     return (float(np.mean(hits)) if hits else float("nan")), len(hits)
 
 
-def compute_metrics(y_true, y_pred, classes: list[str], records: list[str], seed: int = 0) -> dict:
-    """Everything report.json holds about one split's predictions."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits (N, C)."""
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def compute_metrics(y_true, scores, classes: list[str], records: list[str], patients: list[str] | None = None,
+                    train_counts: dict | None = None, seed: int = 0) -> dict:
+    """Everything report.json holds about one split's predictions.
+
+    `scores`: (N, C) class probabilities (the prediction is their argmax); `patients`: each window's
+    patient ('' unknown); `train_counts`: windows per class of the training split (majority baseline).
+    Intervals are a cluster bootstrap over patients, or records where patients are unknown.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    scores = np.asarray(scores, dtype=float).reshape(len(y_true), len(classes))
+    y_pred = scores.argmax(1)
     cm = confusion(y_true, y_pred, len(classes))
     precision, recall, f1 = per_class(cm)
-    present = cm.sum(1) > 0
-    correct = (y_true == y_pred).astype(float)
-    lo, hi = bootstrap_accuracy(correct, seed=seed)
+    auroc = auroc_ovr(y_true, scores)
+    defined = [a for a in auroc if a is not None]
+    unit, groups = cluster_groups(records, patients or [""] * len(records))
+    group_cms = group_confusions(y_true, y_pred, groups, len(classes))
+    ci = cluster_bootstrap(group_cms, seed=seed)
     rec_acc, n_records = record_votes(y_true, y_pred, records)
+    point = {name: float(fn(cm)) for name, fn in INTERVAL_METRICS.items()}
+    majority = majority_class(train_counts or {}, classes)
     return {
         "n_windows": int(len(y_true)),
-        "accuracy": float(correct.mean()) if len(correct) else float("nan"),
-        "accuracy_ci95": [lo, hi],
-        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "accuracy": point["accuracy"],
+        "accuracy_ci95": ci["accuracy"],
+        "balanced_accuracy": point["balanced_accuracy"],
+        "balanced_accuracy_ci95": ci["balanced_accuracy"],
+        "macro_f1": point["macro_f1"],
+        "macro_f1_ci95": ci["macro_f1"],
+        "ci_unit": unit,
+        "ci_groups": len(group_cms),
+        "ci_resamples": N_BOOTSTRAP,
+        "majority_class": None if majority is None else classes[majority],
+        "majority_accuracy": majority_accuracy(y_true, train_counts or {}, classes),
+        "auroc_macro": float(np.mean(defined)) if defined else None,
         "record_accuracy": rec_acc,
         "n_records": n_records,
         "per_class": {c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                          "sensitivity": float(recall[i]), "ppv": float(precision[i]), "auroc": auroc[i],
                           "support": int(cm[i].sum())} for i, c in enumerate(classes)},
         "confusion": cm.tolist(),
     }
@@ -146,6 +159,24 @@ def plot_curves(metrics_path: Path, path: Path) -> bool:
     return True
 
 
+def _pct(x) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def _interval(ci: list[float], percent: bool) -> str:
+    return f"{100 * ci[0]:.2f} - {100 * ci[1]:.2f} %" if percent else f"{ci[0]:.4f} - {ci[1]:.4f}"
+
+
+def _auroc(x) -> str:
+    return "-" if x is None else f"{x:.4f}"
+
+
+def interval_note(m: dict) -> str:
+    """One sentence saying what the intervals resample."""
+    return (f"95 % intervals: percentile cluster bootstrap over the {m['ci_groups']} test {m['ci_unit']}s "
+            f"({m['ci_resamples']} resamples; all windows of a {m['ci_unit']} are drawn together, as they are correlated).")
+
+
 def _markdown(r: dict) -> str:
     m = r["metrics"]
     lines = [
@@ -157,25 +188,42 @@ def _markdown(r: dict) -> str:
         f"- checkpoint: epoch {r['epoch'] + 1} of {r['epochs']}"
         + ("" if r["trained_card_sha256"] == r["card_sha256"]
            else f", trained on another dataset (dataset.json sha256 `{r['trained_card_sha256'][:12]}`)"),
-        f"- windows: {m['n_windows']}, records: {m['n_records']}",
+        f"- windows: {m['n_windows']}, records: {m['n_records']}, {m['ci_unit']}s: {m['ci_groups']}",
         "",
-        "| metric | value |",
-        "| --- | --- |",
-        f"| accuracy | {100 * m['accuracy']:.2f} % |",
-        f"| 95 % bootstrap interval ({N_BOOTSTRAP} resamples) | {100 * m['accuracy_ci95'][0]:.2f} - {100 * m['accuracy_ci95'][1]:.2f} % |",
-        f"| macro-F1 | {m['macro_f1']:.4f} |",
-        f"| record-level accuracy (majority vote) | {100 * m['record_accuracy']:.2f} % ({m['n_records']} records) |",
+        "| metric | value | 95 % interval |",
+        "| --- | --- | --- |",
+        f"| accuracy | {_pct(m['accuracy'])} | {_interval(m['accuracy_ci95'], True)} |",
+        f"| balanced accuracy (mean recall) | {_pct(m['balanced_accuracy'])} | {_interval(m['balanced_accuracy_ci95'], True)} |",
+        f"| macro-F1 | {m['macro_f1']:.4f} | {_interval(m['macro_f1_ci95'], False)} |",
+        "| majority-class baseline ("
+        + (f"always `{m['majority_class']}`, the training split's most frequent" if m["majority_class"]
+           else "the run's dataset.json has no training counts") + f") | {_pct(m['majority_accuracy'])} | |",
+        f"| macro AUROC (one-vs-rest) | {_auroc(m['auroc_macro'])} | |",
+        f"| record-level accuracy (majority vote) | {_pct(m['record_accuracy'])} ({m['n_records']} records) | |",
         "",
-        "| class | precision | recall | F1 | support |",
-        "| --- | --- | --- | --- | --- |",
+        interval_note(m),
+        "",
+        "| class | sensitivity (recall) | PPV (precision) | F1 | AUROC | support |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for c, v in m["per_class"].items():
-        lines.append(f"| {c} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |")
+        lines.append(f"| {c} | {v['sensitivity']:.4f} | {v['ppv']:.4f} | {v['f1']:.4f} | {_auroc(v['auroc'])} | {v['support']} |")
     stem = "confusion" + ("" if r["split"] == "test" else f"-{r['split']}")
-    lines += ["", f"Confusion matrix (rows true, columns predicted): `{stem}.csv`, `{stem}.png`."]
+    lines += ["", f"Confusion matrix (rows true, columns predicted): `{stem}.csv`, `{stem}.png`. "
+              f"Per-window predictions: `predictions{stem.removeprefix('confusion')}.csv`."]
     if r.get("curves"):
         lines.append("Training curves: `curves.png`.")
     return "\n".join(lines) + "\n"
+
+
+def _manifest_rows(dataset: Path, keys: list[str]) -> list[Window]:
+    """The manifest row of each evaluated window (record and patient for votes and intervals)."""
+    rows = {w.key: w for w in read_manifest(dataset / layout.MANIFEST)}
+    missing = next((k for k in keys if k not in rows), None)
+    if missing is not None:
+        raise TrainError(f"sample {missing} of {dataset} is not in its {layout.MANIFEST}: the dataset is damaged; "
+                         "check it with `ecgrender verify` and rebuild it")
+    return [rows[k] for k in keys]
 
 
 def report_dir(run: Path, dataset: Path, sha: str, trained_sha: str) -> Path:
@@ -212,9 +260,11 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     report = out / f"report{suffix}.md"
     if not is_main():  # under torchrun every rank predicts its shards, rank 0 writes
         return report
-    records = read_records(dataset)
+    rows = _manifest_rows(dataset, keys)
     classes = loaded.card.classes
-    metrics = compute_metrics(labels, logits.argmax(1), classes, [records.get(k, k) for k in keys], args["seed"])
+    proba = softmax(logits)
+    metrics = compute_metrics(labels, proba, classes, [w.record for w in rows], [w.patient for w in rows],
+                              loaded.card_dict.get("counts", {}).get("train"), args["seed"])
     out.mkdir(exist_ok=True)
     cm = np.asarray(metrics["confusion"])
     with layout.atomic_path(out / f"confusion{suffix}.csv") as tmp:
@@ -227,6 +277,8 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
         "split_by": data_card.split_by, "epoch": ckpt["epoch"], "epochs": args["epochs"], "metrics": metrics,
         "curves": out == run and plot_curves(run / METRICS, run / "curves.png"),
     }
+    write_predictions(out / f"predictions{suffix}.csv", classes, keys, [w.record for w in rows],
+                      [w.patient for w in rows], labels, proba)
     layout.write_atomic(report.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     layout.write_atomic(report, _markdown(result))
     return report

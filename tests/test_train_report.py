@@ -1,6 +1,7 @@
-"""Report metrics, curves and the comparison table (on hand-made predictions), figures without pyplot,
-and reports on another dataset kept apart from the run's own."""
+"""Report metrics and curves (on hand-made predictions), figures without pyplot, the report's keys,
+predictions.csv and report.md after `fit`, and reports on another dataset kept apart from the run's own."""
 
+import csv
 import hashlib
 import json
 import subprocess
@@ -13,46 +14,48 @@ from click.testing import CliRunner
 
 from ecgtrain.cli import main
 from ecgtrain.compare import compare_table
-from ecgtrain.models import get_model, model_names
-from ecgtrain.report import (
-    bootstrap_accuracy,
-    compute_metrics,
-    plot_curves,
-    record_votes,
-)
+from ecgtrain.report import compute_metrics, plot_curves, record_votes
+
+
+def _scores(y_pred, n_classes):
+    """Probabilities whose argmax is `y_pred`."""
+    return np.eye(n_classes)[y_pred] * 0.8 + 0.2 / n_classes
 
 
 def test_metrics_on_known_predictions():
     y_true = [0, 0, 0, 0, 1, 1, 2, 2]
     y_pred = [0, 0, 0, 1, 1, 1, 2, 0]
     records = ["a", "a", "b", "b", "c", "c", "d", "d"]
-    m = compute_metrics(y_true, y_pred, ["N", "AFIB", "B"], records)
+    m = compute_metrics(y_true, _scores(y_pred, 3), ["N", "AFIB", "B"], records, train_counts={"N": 50, "AFIB": 30, "B": 20})
     assert m["accuracy"] == pytest.approx(6 / 8)
     assert m["confusion"] == [[3, 1, 0], [0, 2, 0], [1, 0, 1]]
     pc = m["per_class"]
-    assert pc["N"]["precision"] == pytest.approx(3 / 4) and pc["N"]["recall"] == pytest.approx(3 / 4)
-    assert pc["AFIB"]["precision"] == pytest.approx(2 / 3) and pc["AFIB"]["recall"] == 1.0
-    assert pc["B"]["precision"] == 1.0 and pc["B"]["recall"] == 0.5
+    assert pc["N"]["ppv"] == pc["N"]["precision"] == pytest.approx(3 / 4)
+    assert pc["N"]["sensitivity"] == pc["N"]["recall"] == pytest.approx(3 / 4)
+    assert pc["AFIB"]["ppv"] == pytest.approx(2 / 3) and pc["AFIB"]["sensitivity"] == 1.0
+    assert pc["B"]["ppv"] == 1.0 and pc["B"]["sensitivity"] == 0.5
     f1 = [2 * p * r / (p + r) for p, r in [(0.75, 0.75), (2 / 3, 1.0), (1.0, 0.5)]]
     assert m["macro_f1"] == pytest.approx(np.mean(f1))
+    assert m["balanced_accuracy"] == pytest.approx(np.mean([0.75, 1.0, 0.5]))
+    assert m["majority_class"] == "N" and m["majority_accuracy"] == pytest.approx(4 / 8)
+    # both AFIB windows score as high as the N window predicted AFIB (a tie) and above the 5 others
+    assert pc["AFIB"]["auroc"] == pytest.approx(5.5 / 6)
+    assert m["auroc_macro"] == pytest.approx(np.mean([pc[c]["auroc"] for c in pc]))
     # record votes: a -> N (N), b -> tie N/AFIB -> N (N), c -> AFIB (AFIB), d -> tie B/N -> N (true B)
     assert m["record_accuracy"] == pytest.approx(3 / 4) and m["n_records"] == 4
-    lo, hi = m["accuracy_ci95"]
-    assert 0 <= lo <= m["accuracy"] <= hi <= 1 and hi - lo > 0.1
+    assert (m["ci_unit"], m["ci_groups"], m["ci_resamples"]) == ("record", 4, 1000)
+    for name in ("accuracy", "balanced_accuracy", "macro_f1"):
+        lo, hi = m[f"{name}_ci95"]
+        assert 0 <= lo <= m[name] <= hi <= 1 and hi - lo > 0.1, name
 
 
-def test_absent_class_is_left_out_of_macro_f1():
-    m = compute_metrics([0, 0, 1, 1], [0, 0, 1, 0], ["a", "b", "c"], ["r1", "r1", "r2", "r2"])
-    assert m["per_class"]["c"]["support"] == 0
-    assert m["macro_f1"] == pytest.approx(np.mean([2 * (2 / 3) / (2 / 3 + 1), 2 * 0.5 / 1.5]))
-
-
-def test_bootstrap_interval_narrows_with_more_windows():
-    rng = np.random.default_rng(0)
-    small = bootstrap_accuracy((rng.random(50) < 0.8).astype(float))
-    large = bootstrap_accuracy((rng.random(5000) < 0.8).astype(float))
-    assert small[1] - small[0] > 3 * (large[1] - large[0])
-    assert large[0] < 0.8 < large[1]
+def test_intervals_resample_patients_when_known():
+    y_true = [0, 1] * 6
+    records = [f"r{i // 2}" for i in range(12)]  # 6 records of 2 windows
+    patients = [f"p{i // 4}" for i in range(12)]  # 3 patients of 2 records
+    m = compute_metrics(y_true, _scores(y_true, 2), ["a", "b"], records, patients)
+    assert (m["ci_unit"], m["ci_groups"], m["n_records"]) == ("patient", 3, 6)
+    assert m["accuracy_ci95"] == [1.0, 1.0] and m["majority_accuracy"] != m["majority_accuracy"]  # no counts: NaN
 
 
 def test_record_vote_uses_window_majority():
@@ -66,30 +69,6 @@ def test_curves_png(tmp_path):
     assert plot_curves(metrics, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert not plot_curves(tmp_path / "missing.jsonl", tmp_path / "other.png")
-
-
-def _report(run, model, database, split_by, acc):
-    run.mkdir()
-    (run / "report.json").write_text(json.dumps({"model": model, "database": database, "split_by": split_by,
-                                                  "metrics": {"accuracy": acc, "accuracy_ci95": [acc - 0.01, acc + 0.01]}}))
-    return run
-
-
-def test_compare_table_like_table_one(tmp_path):
-    runs = [_report(tmp_path / "a", "refecg", "ptbdb", "window", 0.8804),
-            _report(tmp_path / "b", "imecgnet", "ptbdb", "window", 0.9791),
-            _report(tmp_path / "c", "imecgnet", "mitdb", "patient", 0.9),]
-    table = compare_table(runs).splitlines()
-    assert table[0] == "| model | mitdb (split by patient) | ptbdb (split by window) |"
-    assert table[2] == "| ImECGnet | 90.00 (89.0-91.0) | 97.91 (96.9-98.9) |"
-    assert table[3] == "| Ref-ECG | - | 88.04 (87.0-89.0) |"
-
-
-def test_compare_rows_follow_the_registry(tmp_path):
-    names = model_names()
-    runs = [_report(tmp_path / name, name, "mitdb", "patient", 0.5) for name in reversed(names)]
-    rows = compare_table(runs).splitlines()[2:2 + len(names)]
-    assert [row.split(" | ")[0].removeprefix("| ") for row in rows] == [get_model(n).display for n in names]
 
 
 def test_figures_are_drawn_without_pyplot(tmp_path):
@@ -123,7 +102,8 @@ def trained_run(tmp_path_factory):
 
 def test_evaluating_on_another_dataset_keeps_the_runs_own_report(trained_run, tmp_path):
     run, dataset = trained_run
-    own = {name: (run / name).read_bytes() for name in ("report.md", "report.json", "confusion.csv", "confusion.png")}
+    own = {name: (run / name).read_bytes()
+           for name in ("report.md", "report.json", "confusion.csv", "confusion.png", "predictions.csv")}
     other = make_dataset(tmp_path / "other-ds", counts={"train": 4, "val": 4, "test": 6}, per_shard=4, seed=5)
     sha = hashlib.sha256((other / "dataset.json").read_bytes()).hexdigest()
     result = CliRunner().invoke(main, ["evaluate", str(run), "--dataset", str(other), "--workers", "0", "--no-progress"])
@@ -145,12 +125,36 @@ def test_evaluating_on_another_dataset_keeps_the_runs_own_report(trained_run, tm
     assert f"{100 * own_report['metrics']['accuracy']:.2f}" in table and "synthetic (split by record)" in table
 
 
+def test_fit_writes_the_honest_metrics_and_predictions(trained_run):
+    run, dataset = trained_run
+    m = json.loads((run / "report.json").read_text())["metrics"]
+    for key in ("accuracy", "accuracy_ci95", "balanced_accuracy", "balanced_accuracy_ci95", "macro_f1", "macro_f1_ci95",
+                "majority_accuracy", "auroc_macro", "ci_unit", "ci_groups"):
+        assert key in m, key
+    assert all({"sensitivity", "ppv", "auroc"} <= set(v) for v in m["per_class"].values())
+    # _train_data: 8 test windows, 4 per record, patient = record; training counts balanced -> majority 'slow'
+    assert (m["ci_unit"], m["ci_groups"], m["majority_class"], m["majority_accuracy"]) == ("record", 2, "slow", 0.5)
+    with open(run / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["key", "record", "patient", "label_id", "predicted", "p_slow", "p_fast"]
+    assert len(rows) == 8 and {r["record"] for r in rows} == {"test-slow-0", "test-fast-0"}
+    assert all(r["patient"] == r["record"] for r in rows)
+    assert all(abs(float(r["p_slow"]) + float(r["p_fast"]) - 1) < 1e-4 for r in rows)
+    assert np.mean([int(r["label_id"]) == int(r["predicted"]) for r in rows]) == pytest.approx(m["accuracy"])
+    text = (run / "report.md").read_text()
+    assert "| balanced accuracy (mean recall) |" in text and "majority-class baseline (always `slow`" in text
+    assert "cluster bootstrap over the 2 test records" in text
+    paired = CliRunner().invoke(main, ["compare", "--paired", str(run), str(run)])  # evaluate's file is compare's input
+    assert paired.exit_code == 0 and "(+0.00 to +0.00) | no |" in paired.output, paired.output
+
+
 def test_evaluating_on_the_runs_own_dataset_rewrites_its_report(trained_run):
     run, dataset = trained_run
     before = json.loads((run / "report.json").read_text())
     result = CliRunner().invoke(main, ["evaluate", str(run), "--dataset", str(dataset), "--workers", "0", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert f"report: {run / 'report.md'}" in result.output
+    assert "balanced accuracy" in result.output and "cluster bootstrap over 2 records" in result.output
     after = json.loads((run / "report.json").read_text())
     assert after["metrics"] == before["metrics"] and after["card_sha256"] == after["trained_card_sha256"]
     assert not list(run.glob(f"eval-*-{after['card_sha256'][:8]}"))
