@@ -268,7 +268,8 @@ def read_split_file(path: str | Path) -> dict[str, str]:
     return assignment
 
 
-def _from_file(candidates, labels, classes, assignment, fractions, seed):
+def _from_file(candidates: list[Candidate], labels: list[str], classes: list[str], assignment: Mapping[str, str],
+               fractions: np.ndarray, seed: int) -> tuple[list[str | None], dict[str, int], int]:
     """File mode: each window goes where the file puts its record; when the file names no val record,
     val is drawn from the train records by patient (--val-fraction of the windows)."""
     missing = sorted({c.record for c in candidates} - set(assignment))
