@@ -193,3 +193,7 @@ def preview(dataset, output, per_class, split, seed):
 
     write_preview(dataset, output, per_class=per_class, split=split, seed=seed)
     click.echo(f"preview grid: {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 
 import click
@@ -137,6 +138,80 @@ def compare(runs, out, paired):
     if out:
         write_atomic(out, table)
     click.echo(table, nl=False)
+
+
+def _list(kind):
+    """click callback: a comma-separated option as a list (None when not given)."""
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return [kind(v.strip()) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated {kind.__name__} values, got {value!r}") from None
+    return parse
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Experiment directory: datasets/SCHEME/, runs/SCHEME/MODEL-RECIPE-seedN/, results.md, results.png.")
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="WFDB database directory, instead of the file's [build] source (e.g. your `ecgrender fetch` copy).")
+@click.option("--schemes", callback=_list(str), help="Only these split schemes of the file, e.g. window,time.")
+@click.option("--models", callback=_list(str), help="Only these models, e.g. refecg (the others stay 'not run').")
+@click.option("--recipes", callback=_list(str), help="Only these recipes of the file.")
+@click.option("--seeds", callback=_list(int), help="Only these seeds, e.g. 0.")
+@click.option("--jobs", type=int, help="Render jobs of the dataset builds (default: all cores).")
+@click.option("--workers", default=4, show_default=True, help=_WORKERS_HELP)
+@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
+@click.option("--dry-run", is_flag=True, help="Print the plan (build and fit commands, finished runs) and stop.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
+@one_line_errors
+def experiment(file, out, source, schemes, models, recipes, seeds, jobs, workers, device, dry_run, progress):
+    """Run the experiment FILE (TOML, e.g. experiments/mitdb-table1.toml): build one dataset per split scheme,
+    train every model x recipe x seed, evaluate, and write OUT/results.md (Table I as mean ± sd over seeds,
+    intervals over test patients, majority baseline, paired differences) with results.png and learning.png.
+
+    Resumable: complete datasets and finished runs are kept, an unfinished run continues from its checkpoint.
+    The file format is in docs/experiments.md.
+    """
+    from .experiment import (
+        DATASETS,
+        build_command,
+        build_datasets,
+        dataset_complete,
+        fit_command,
+        load_experiment,
+        plan_runs,
+        run_finished,
+        train_runs,
+    )
+    from .experiment_results import write_results
+
+    exp = load_experiment(file)
+    if source is not None:
+        exp.schemes = {name: options | {"source": str(source.resolve())} for name, options in exp.schemes.items()}
+    runs = plan_runs(exp, schemes, models, recipes, seeds)
+    if not runs:
+        raise TrainError(f"no run of {file} matches --schemes/--models/--recipes/--seeds")
+    used = [s for s in exp.schemes if any(r.scheme == s for r in runs)]
+    if dry_run:
+        for s in used:
+            state = "complete" if dataset_complete(out / DATASETS / s) else "to build"
+            cmd = build_command(exp.schemes[s], out / DATASETS / s, jobs)
+            click.echo(f"dataset {s} ({state}): {shlex.join(['ecgrender', *cmd])}")
+        for r in runs:
+            click.echo(f"run {r.scheme}/{r.name} ({'finished' if run_finished(r, out) else 'to train'}): {fit_command(r, out)}")
+        return
+    for r in runs:
+        run_finished(r, out)  # refuse runs made with other settings before anything is built or trained
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "experiment.toml", file.read_bytes())
+    build_datasets(exp, out, used, jobs, click.echo)
+    train_runs(runs, out, {"workers": workers, "device": device, "progress": progress}, click.echo)
+    all_runs = plan_runs(exp)
+    click.echo(f"results: {write_results(exp, all_runs, out)}")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def read_run_predictions(run) -> Predictions:
     return read_predictions(path)
 
 
-def _aligned(ref: Predictions, other: Predictions, ref_run, run) -> Predictions:
+def align_predictions(ref: Predictions, other: Predictions, ref_run, run) -> Predictions:
     """`other` in the order of `ref`'s windows; TrainError unless both hold the same windows, labels and classes."""
     index = {k: i for i, k in enumerate(other.keys)}
     if set(index) != set(ref.keys):
@@ -111,7 +111,7 @@ def paired_table(runs) -> str:
     if len(runs) < 2:
         raise TrainError("compare --paired needs at least two runs: the first is the reference, the others are compared with it")
     ref = read_run_predictions(runs[0])
-    others = [_aligned(ref, read_run_predictions(r), runs[0], r) for r in runs[1:]]
+    others = [align_predictions(ref, read_run_predictions(r), runs[0], r) for r in runs[1:]]
     unit, groups = cluster_groups(ref.records, ref.patients)
     ref_cms = group_confusions(ref.y_true, ref.y_pred, groups, len(ref.classes))
     lines = [f"Paired comparison with {runs[0]} on its {len(ref.keys)} test windows: each run minus the reference "

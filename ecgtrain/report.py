@@ -109,14 +109,14 @@ def compute_metrics(y_true, scores, classes: list[str], records: list[str], pati
     }
 
 
-def _figure(width: float, height: float, cols: int = 1):
+def new_figure(width: float, height: float, cols: int = 1, rows: int = 1, squeeze: bool = True):
     """A matplotlib Figure on its own Agg canvas (no pyplot: no global figure registry, no GUI backend)."""
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, cols)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
 
 
-def _save_png(fig: Figure, path: Path) -> None:
+def save_png(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     with layout.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
@@ -125,7 +125,7 @@ def _save_png(fig: Figure, path: Path) -> None:
 def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -> None:
     """confusion.png: counts, true class rows, predicted class columns."""
     size = 2.5 + 0.6 * len(classes)
-    fig, ax = _figure(size, size)
+    fig, ax = new_figure(size, size)
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -134,7 +134,7 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -
     ax.set_title(title, fontsize=9)
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black", fontsize=8)
-    _save_png(fig, path)
+    save_png(fig, path)
 
 
 def plot_curves(metrics_path: Path, path: Path) -> bool:
@@ -148,14 +148,14 @@ def plot_curves(metrics_path: Path, path: Path) -> bool:
     if not rows:
         return False
     epochs = [r["epoch"] for r in rows]
-    fig, (a, b) = _figure(9, 3.5, cols=2)
+    fig, (a, b) = new_figure(9, 3.5, cols=2)
     a.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     a.set_xlabel("epoch")
     a.set_ylabel("train loss")
     b.plot(epochs, [r["val_accuracy"] for r in rows], marker="o", color="C1")
     b.set_xlabel("epoch")
     b.set_ylabel("val accuracy")
-    _save_png(fig, path)
+    save_png(fig, path)
     return True
 
 
@@ -188,7 +188,8 @@ def _markdown(r: dict) -> str:
         f"- checkpoint: epoch {r['epoch'] + 1} of {r['epochs']}"
         + ("" if r["trained_card_sha256"] == r["card_sha256"]
            else f", trained on another dataset (dataset.json sha256 `{r['trained_card_sha256'][:12]}`)"),
-        f"- windows: {m['n_windows']}, records: {m['n_records']}, {m['ci_unit']}s: {m['ci_groups']}",
+        f"- windows: {m['n_windows']}, records: {m['n_records']}"
+        + (f", patients: {m['ci_groups']}" if m["ci_unit"] == "patient" else ""),
         "",
         "| metric | value | 95 % interval |",
         "| --- | --- | --- |",
