@@ -53,6 +53,9 @@ def main():
 @click.option("--seed", default=0, show_default=True, help="Seed for weights init, data order and dropout (recorded in args.json).")
 @click.option("--balance", default="none", show_default=True, type=click.Choice(["none", "loss", "sampler"]),
               help=_BALANCE_HELP)
+@click.option("--precise-bn", is_flag=True, help="Re-estimate BatchNorm running statistics on the train split after "
+              "every epoch, before validation and checkpoint (evaluation only; training is unchanged). For short runs "
+              "of models with slow BatchNorm momentum such as Ref-ECG (docs/training.md).")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="bf16 autocast on CUDA (ignored on CPU).")
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True, help="channels_last memory format for image models on CUDA.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (same dataset and model).")

@@ -28,6 +28,7 @@ from .data import CardInfo, Standardize, card_info, dist_info, make_batches
 from .errors import TrainError
 from .inference import autocast, is_main, memory_format, predict_batches, setup_device, unwrap
 from .models import build_model, get_model
+from .precise_bn import recalibrate_batchnorm
 from .report import evaluate_run
 from .rundir import ARGS, CHECKPOINT, METRICS, RUN_CARD, card_sha256, load_model_state, read_checkpoint, save_checkpoint
 
@@ -59,6 +60,7 @@ class FitConfig:
     weights: str | None = None  # None: the model's default_weights (registry)
     seed: int = 0
     balance: str = "none"  # one of BALANCE_MODES
+    precise_bn: bool = False  # BatchNorm statistics re-estimated on the train split every epoch (precise_bn.py)
     class_weights: list[float] | None = None  # --balance loss: set by fit from the card's train counts
     amp: bool = True
     channels_last: bool = True
@@ -245,22 +247,28 @@ def start_run_dir(cfg: FitConfig, sha: str, device: torch.device) -> None:
 
 
 def build_loaders(cfg: FitConfig, start_epoch: int, device: torch.device):
-    """(train, val) batches; the train order continues from `start_epoch`."""
+    """(train, val, calibration) batches; the train order continues from `start_epoch`; calibration (the train
+    split in file order, for --precise-bn) is None without that option."""
     pin = device.type == "cuda"
     train = make_batches(cfg.dataset, "train", cfg.model, cfg.batch_size, cfg.workers, train=True,
                          seed=cfg.seed, start_epoch=start_epoch, pin_memory=pin, balanced=cfg.balance == "sampler")
-    val = make_batches(cfg.dataset, "val", cfg.model, cfg.batch_size, max(1, cfg.workers // 2) if cfg.workers else 0,
-                       pin_memory=pin)
-    return train, val
+    eval_workers = max(1, cfg.workers // 2) if cfg.workers else 0
+    val = make_batches(cfg.dataset, "val", cfg.model, cfg.batch_size, eval_workers, pin_memory=pin)
+    calibration = (make_batches(cfg.dataset, "train", cfg.model, cfg.batch_size, eval_workers, pin_memory=pin)
+                   if cfg.precise_bn else None)
+    return train, val, calibration
 
 
-def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfig, epoch: int) -> dict:
-    """Train one epoch, step the scheduler, validate; the metrics.jsonl row of the epoch."""
+def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfig, epoch: int, calibration=None) -> dict:
+    """Train one epoch, step the scheduler, re-estimate BatchNorm statistics (`calibration` batches given),
+    validate; the metrics.jsonl row of the epoch."""
     torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout etc.: same draws after a resume
     lr = state.optimizer.param_groups[0]["lr"]
     stats = train_one_epoch(state.model, state.prep, train, state.optimizer, device, cfg.amp, epoch, cfg.progress,
                             make_criterion(cfg.class_weights, device))
     state.scheduler.step()
+    if calibration is not None:
+        recalibrate_batchnorm(state.model, state.prep, calibration, device, cfg.amp)
     logits, labels, _ = predict_batches(state.model, state.prep, val, device, cfg.amp, f"epoch {epoch} val", cfg.progress)
     val_acc = float((logits.argmax(1) == labels).mean()) if len(labels) else float("nan")
     return {"epoch": epoch, "lr": lr, **stats, "val_accuracy": val_acc, "val_samples": int(len(labels))}
@@ -299,9 +307,9 @@ def fit(cfg: FitConfig) -> Path:
     state = prepare_state(cfg, card, device, ckpt)
     if is_main():
         start_run_dir(cfg, sha, device)
-    train, val = build_loaders(cfg, state.start_epoch, device)
+    train, val, calibration = build_loaders(cfg, state.start_epoch, device)
     for epoch in range(state.start_epoch, cfg.epochs):
-        row = run_epoch(state, train, val, device, cfg, epoch)
+        row = run_epoch(state, train, val, device, cfg, epoch, calibration)
         if is_main():
             save_epoch(state, cfg, sha, card.classes, row)
     if dist_info()[1] > 1:

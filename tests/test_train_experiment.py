@@ -142,9 +142,10 @@ def test_shipped_table1_experiment_plans_every_run():
     assert list(exp.schemes) == ["window", "time", "patient"]
     assert exp.models == ["refecg", "imresnet34", "imresnet50", "imecgnet"]
     runs = plan_runs(exp)
-    assert len(runs) == 3 * 4 * 2 * 3
+    assert len(runs) == 3 * 4 * 3 * 3  # schemes x models x recipes x seeds
+    assert [r.name for r in exp.recipes] == ["paper", "paper-pbn", "scratch"]
     assert {r.config["weights"] for r in runs} == {"none"}
-    assert len(plan_runs(exp, models=["refecg"], schemes=["time"])) == 2 * 3
+    assert len(plan_runs(exp, models=["refecg"], schemes=["time"])) == 3 * 3
     assert exp.paper["accuracy"]["imecgnet"] == pytest.approx(99.62)
 
 
