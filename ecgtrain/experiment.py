@@ -230,9 +230,11 @@ def fit_command(run: PlannedRun, out: Path) -> str:
     opts = []
     for name, value in run.config.items():
         flag = name.replace("_", "-")
+        if value == getattr(defaults, name):
+            continue
         if isinstance(value, bool):
-            opts.append(f"--{flag}" if value else f"--no-{flag}")
-        elif value != getattr(defaults, name):
+            opts.append(f"--{flag}" if value else f"--no-{flag}")  # --precise-bn, --no-amp, --no-channels-last
+        else:
             opts.append(f"--{flag} {shlex.quote(str(value))}")
     return shlex.join(["ecgtrain", "fit", str(out / DATASETS / run.scheme), "--model", run.model, "--seed",
                        str(run.seed), "--out", str(run.directory(out))]) + "".join(f" {o}" for o in opts)

@@ -177,3 +177,12 @@ def test_filters_must_name_what_the_file_has(tmp_path):
     fails(path, "--out", tmp_path / "out", "--models", "imecgnet", match="--models: imecgnet not in")
     fails(path, "--out", tmp_path / "out", "--schemes", "time", match="--schemes: time not in")
     fails(path, "--out", tmp_path / "out", "--seeds", "7", match="no run of")
+
+
+def test_source_option_replaces_the_files_source(tmp_path):
+    path = write(tmp_path, DEMO.replace('db = "demo"', 'db = "mitdb"\nsource = "relative/mitdb"'))
+    result = invoke(path, "--out", tmp_path / "out", "--dry-run")
+    assert f"--source {tmp_path / 'relative' / 'mitdb'} " in result.output  # relative to the file
+    (tmp_path / "mine").mkdir()
+    result = invoke(path, "--out", tmp_path / "out", "--dry-run", "--source", tmp_path / "mine")
+    assert f"--source {tmp_path / 'mine'} " in result.output, result.output
