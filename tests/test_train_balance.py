@@ -140,7 +140,8 @@ def test_cli_records_the_balance_and_its_weights(imbalanced, tmp_path):
 def test_fit_builds_the_balanced_sampler_only_when_asked(imbalanced, tmp_path, model):
     for balance in ("none", "loss", "sampler"):
         cfg = FitConfig(dataset=str(imbalanced), model=model, out=str(tmp_path / "run"), workers=0, balance=balance)
-        train, val = build_loaders(cfg, 0, torch.device("cpu"))
+        train, val, calibration = build_loaders(cfg, 0, torch.device("cpu"))
+        assert calibration is None  # only --precise-bn reads the train split a second time
         keys = epoch_keys(train, 1)[0]
         assert len(keys) == 40
         assert (len(set(keys)) < 40) == (balance == "sampler")  # only the sampler repeats windows
