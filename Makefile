@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/ecgrender preview $(OUT)/dataset -o $(OUT)/preview.png
 	rm -rf $(OUT)/run-refecg
 	$(BIN)/ecgtrain fit $(OUT)/dataset --model refecg --epochs 10 --lr 0.01 --lr-step 4 --batch-size 32 \
-		--workers 0 --device cpu --out $(OUT)/run-refecg --no-progress
+		--precise-bn --workers 0 --device cpu --out $(OUT)/run-refecg --no-progress
 	$(BIN)/ecgtrain compare $(OUT)/run-refecg
 
 test: setup
