@@ -38,11 +38,11 @@ def _model_key(name: str) -> tuple[int, str]:
     return (names.index(name) if name in names else len(names), name)
 
 
-def _display(name: str) -> str:
+def display_name(name: str) -> str:
     return get_model(name).display if name in model_names() else name
 
 
-def _value(metric: str, x: float, signed: bool = False) -> str:
+def format_metric(metric: str, x: float, signed: bool = False) -> str:
     """Accuracies in %, macro-F1 as a fraction; `signed` for differences."""
     sign = "+" if signed else ""
     return format(x + 0.0, f"{sign}.4f") if metric == "macro_f1" else format(100 * x + 0.0, f"{sign}.2f")
@@ -50,7 +50,7 @@ def _value(metric: str, x: float, signed: bool = False) -> str:
 
 def _with_ci(metrics: dict, metric: str) -> str:
     lo, hi = metrics[f"{metric}_ci95"]
-    return f"{_value(metric, metrics[metric])} ({_value(metric, lo)}-{_value(metric, hi)})"
+    return f"{format_metric(metric, metrics[metric])} ({format_metric(metric, lo)}-{format_metric(metric, hi)})"
 
 
 def compare_table(runs) -> str:
@@ -69,13 +69,13 @@ def compare_table(runs) -> str:
     lines = [head, "| --- |" + " --- |" * len(columns)]
     for m in models:
         row = [_with_ci(cells[(m, db, by)], "accuracy") if (m, db, by) in cells else "-" for db, by in columns]
-        lines.append(f"| {_display(m)} | " + " | ".join(row) + " |")
+        lines.append(f"| {display_name(m)} | " + " | ".join(row) + " |")
     lines += ["", "| model | dataset | accuracy % | balanced accuracy % | macro-F1 | majority baseline % | test groups |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for (m, db, by), metrics in sorted(cells.items(), key=lambda kv: (_model_key(kv[0][0]), kv[0][1:])):
-        lines.append(f"| {_display(m)} | {db} (split by {by}) | {_with_ci(metrics, 'accuracy')} | "
+        lines.append(f"| {display_name(m)} | {db} (split by {by}) | {_with_ci(metrics, 'accuracy')} | "
                      f"{_with_ci(metrics, 'balanced_accuracy')} | {_with_ci(metrics, 'macro_f1')} | "
-                     f"{_value('accuracy', metrics['majority_accuracy'])} | {metrics['ci_groups']} {metrics['ci_unit']}s |")
+                     f"{format_metric('accuracy', metrics['majority_accuracy'])} | {metrics['ci_groups']} {metrics['ci_unit']}s |")
     lines += ["", "Test split; 95 % intervals in brackets: percentile cluster bootstrap over the test groups (patients, "
               "or records where patients are unknown), whose windows are drawn together. Majority baseline: always "
               "predicting the training split's most frequent class. Split by window puts windows of one patient in "
@@ -119,12 +119,12 @@ def paired_table(runs) -> str:
              f"{len(ref_cms)} test {unit}s ({N_BOOTSTRAP} resamples, the same draws for both runs).", "",
              "| run | metric | value | difference (95 % interval) | interval excludes 0 |",
              "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {runs[0]} (reference) | {_LABELS[m]} | {_value(m, float(fn(ref_cms.sum(0))))} | - | - |"
+    lines += [f"| {runs[0]} (reference) | {_LABELS[m]} | {format_metric(m, float(fn(ref_cms.sum(0))))} | - | - |"
               for m, fn in INTERVAL_METRICS.items()]
     for run, pred in zip(runs[1:], others):
         cms = group_confusions(pred.y_true, pred.y_pred, groups, len(ref.classes))
         for m, (diff, (lo, hi)) in paired_bootstrap(ref_cms, cms).items():
-            lines.append(f"| {run} | {_LABELS[m]} | {_value(m, float(INTERVAL_METRICS[m](cms.sum(0))))} | "
-                         f"{_value(m, diff, True)} ({_value(m, lo, True)} to {_value(m, hi, True)}) | "
+            lines.append(f"| {run} | {_LABELS[m]} | {format_metric(m, float(INTERVAL_METRICS[m](cms.sum(0))))} | "
+                         f"{format_metric(m, diff, True)} ({format_metric(m, lo, True)} to {format_metric(m, hi, True)}) | "
                          f"{'yes' if lo > 0 or hi < 0 else 'no'} |")
     return "\n".join(lines) + "\n"

@@ -16,12 +16,12 @@ import numpy as np
 
 from shards import layout
 
-from .compare import align_predictions, read_report, read_run_predictions
+from .compare import align_predictions, display_name, format_metric, read_report, read_run_predictions
 from .experiment import Experiment, PlannedRun, fit_command
 from .metrics import INTERVAL_METRICS, cluster_bootstrap, cluster_groups, group_confusions, paired_bootstrap, per_class
-from .models import get_model
 from .predictions import Predictions
 from .report import new_figure, save_png
+from .rundir import ARGS, METRICS, read_metrics_rows
 
 _LABELS = {"accuracy": "accuracy %", "balanced_accuracy": "balanced accuracy %", "macro_f1": "macro-F1"}
 
@@ -30,7 +30,6 @@ _LABELS = {"accuracy": "accuracy %", "balanced_accuracy": "balanced accuracy %",
 class Cell:
     """The finished runs of one model x recipe on one split scheme."""
 
-    planned: list[PlannedRun]
     seeds: list[int] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)  # report.json metrics per finished seed
     group_cms: dict[int, np.ndarray] = field(default_factory=dict)  # seed -> (G, C, C)
@@ -39,7 +38,7 @@ class Cell:
 
 
 def _row_name(model: str, recipe: str, recipes: int) -> str:
-    return get_model(model).display + (f" ({recipe})" if recipes > 1 else "")
+    return display_name(model) + (f" ({recipe})" if recipes > 1 else "")
 
 
 def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> tuple[dict, dict]:
@@ -47,8 +46,7 @@ def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> tuple[dict, d
     cells: dict[tuple[str, str, str], Cell] = {}
     refs: dict[str, tuple[Path, Predictions, str, list[str]]] = {}
     for run in runs:
-        cell = cells.setdefault((run.scheme, run.model, run.recipe), Cell([]))
-        cell.planned.append(run)
+        cell = cells.setdefault((run.scheme, run.model, run.recipe), Cell())
         directory = run.directory(out)
         if not (directory / "report.json").is_file() or not (directory / "predictions.csv").is_file():
             continue
@@ -60,20 +58,15 @@ def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> tuple[dict, d
         cell.seeds.append(run.seed)
         cell.metrics.append(report["metrics"])
         cell.group_cms[run.seed] = group_confusions(pred.y_true, pred.y_pred, groups, len(ref.classes))
-        metrics_rows = [json.loads(line) for line in (directory / "metrics.jsonl").read_text().splitlines() if line]
-        cell.train_s += sum(r.get("epoch_time_s", 0.0) for r in metrics_rows)
-        cell.devices.add(json.loads((directory / "args.json").read_text()).get("device", "?"))
+        cell.train_s += sum(r.get("epoch_time_s", 0.0) for r in read_metrics_rows(directory / METRICS))
+        cell.devices.add(json.loads((directory / ARGS).read_text()).get("device", "?"))
     return cells, refs
-
-
-def _fmt(metric: str, x: float) -> str:
-    return f"{x:.4f}" if metric == "macro_f1" else f"{100 * x:.2f}"
 
 
 def _mean_sd(metric: str, values: list[float]) -> str:
     if len(values) == 1:
-        return _fmt(metric, values[0])
-    return f"{_fmt(metric, float(np.mean(values)))} ± {_fmt(metric, float(np.std(values, ddof=1)))}"
+        return format_metric(metric, values[0])
+    return f"{format_metric(metric, float(np.mean(values)))} ± {format_metric(metric, float(np.std(values, ddof=1)))}"
 
 
 def _pooled(cell: Cell) -> dict[str, list[float]]:
@@ -100,7 +93,7 @@ def _table_one(exp: Experiment, cells: dict, schemes: list[str], rows: list[tupl
     majority = []
     for s in schemes:
         done = [c for (sc, _, _), c in cells.items() if sc == s and c.seeds]
-        majority.append(_fmt("accuracy", done[0].metrics[0]["majority_accuracy"]) if done else "")
+        majority.append(format_metric("accuracy", done[0].metrics[0]["majority_accuracy"]) if done else "")
     lines.append("| majority-class baseline | " + " | ".join(majority) + (" | |" if paper else " |"))
     return lines
 
@@ -114,11 +107,11 @@ def _detail(exp: Experiment, cells: dict, schemes: list[str], rows: list[tuple[s
             if cell is None or not cell.seeds:
                 continue
             ci = _pooled(cell)
-            values = [f"{_mean_sd(k, [m[k] for m in cell.metrics])} [{_fmt(k, ci[k][0])}-{_fmt(k, ci[k][1])}]"
+            values = [f"{_mean_sd(k, [m[k] for m in cell.metrics])} [{format_metric(k, ci[k][0])}-{format_metric(k, ci[k][1])}]"
                       for k in INTERVAL_METRICS]
             m0 = cell.metrics[0]
             lines.append(f"| {s} | {_row_name(model, recipe, len(exp.recipes))} | {','.join(map(str, cell.seeds))} | "
-                         + " | ".join(values) + f" | {_fmt('accuracy', m0['majority_accuracy'])} | "
+                         + " | ".join(values) + f" | {format_metric('accuracy', m0['majority_accuracy'])} | "
                          f"{m0['ci_groups']} {m0['ci_unit']}s | {cell.train_s / 60:.1f} min on {', '.join(sorted(cell.devices))} |")
     return lines
 
@@ -164,11 +157,8 @@ def _paired(exp: Experiment, cells: dict, schemes: list[str], rows: list[tuple[s
                 continue
             diffs = paired_bootstrap(np.sum([ref.group_cms[k] for k in common], axis=0),
                                      np.sum([other.group_cms[k] for k in common], axis=0))
-            values = []
-            for k, (d, (lo, hi)) in diffs.items():
-                scale, fmt = (1, ".4f") if k == "macro_f1" else (100, ".2f")
-                mark = " *" if lo > 0 or hi < 0 else ""
-                values.append(f"{scale * d:+{fmt}} [{scale * lo:+{fmt}}, {scale * hi:+{fmt}}]{mark}")
+            values = [f"{format_metric(k, d, True)} [{format_metric(k, lo, True)}, {format_metric(k, hi, True)}]"
+                      + (" *" if lo > 0 or hi < 0 else "") for k, (d, (lo, hi)) in diffs.items()]
             lines.append(f"| {s} | {_row_name(cm, cr, n)} | {_row_name(rm, rr, n)} | {','.join(map(str, common))} | "
                          + " | ".join(values) + " |")
     return lines if len(lines) > 2 else ["No pair of rows has runs with common seeds yet."]
@@ -203,14 +193,14 @@ def plot_learning(runs: list[PlannedRun], out: Path, schemes: list[str], path: P
     """learning.png: training loss and validation accuracy per epoch of every finished run, one column per scheme."""
     fig, grid = new_figure(4.0 * len(schemes), 6.0, cols=len(schemes), rows=2, squeeze=False)
     drawn = False
+    rows_order = sorted({(r.model, r.recipe) for r in runs})
     for j, s in enumerate(schemes):
         loss_ax, val_ax = grid[0][j], grid[1][j]
         for run in (r for r in runs if r.scheme == s):
-            path_m = run.directory(out) / "metrics.jsonl"
-            if not path_m.is_file():
+            rows = read_metrics_rows(run.directory(out) / METRICS)
+            if not rows:
                 continue
-            rows = [json.loads(line) for line in path_m.read_text().splitlines() if line.strip()]
-            color = f"C{sorted({r.model + r.recipe for r in runs}).index(run.model + run.recipe) % 10}"
+            color = f"C{rows_order.index((run.model, run.recipe)) % 10}"
             epochs = [r["epoch"] + 1 for r in rows]
             loss_ax.plot(epochs, [r["train_loss"] for r in rows], color=color, lw=1, label=f"{run.model} {run.recipe}"
                          if run.seed == min(p.seed for p in runs if p.model == run.model and p.recipe == run.recipe) else None)

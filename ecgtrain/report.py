@@ -36,7 +36,7 @@ from .metrics import (
     per_class,
 )
 from .predictions import write_predictions
-from .rundir import METRICS, card_sha256
+from .rundir import METRICS, card_sha256, read_metrics_rows
 
 
 def record_votes(y_true, y_pred, records: list[str]) -> tuple[float, int]:
@@ -139,12 +139,7 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -
 
 def plot_curves(metrics_path: Path, path: Path) -> bool:
     """Training loss and validation accuracy per epoch from metrics.jsonl; False when there is none."""
-    if not metrics_path.is_file():
-        return False
-    try:
-        rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainError(f"{metrics_path} is damaged ({exc}): remove it or train the run again") from None
+    rows = read_metrics_rows(metrics_path)
     if not rows:
         return False
     epochs = [r["epoch"] for r in rows]

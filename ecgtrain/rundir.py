@@ -8,6 +8,7 @@ checked field by field; RUN/dataset.json is read and checked by `shards.card.rea
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -27,6 +28,16 @@ RUN_CARD = "dataset.json"  # copy of the dataset card: classes, leads, window, r
 CHECKPOINT_FIELDS = {"model": dict, "optimizer": dict, "lr_scheduler": dict, "epoch": int, "args": dict,
                      "card_sha256": str, "classes": list}
 _FIX = "use the checkpoint.pt written by `ecgtrain fit`, or train the run again"
+
+
+def read_metrics_rows(path: Path) -> list[dict]:
+    """The per-epoch rows of a run's metrics.jsonl ([] when absent); TrainError naming a damaged file."""
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainError(f"{path} is damaged ({exc}): remove it or train the run again") from None
 
 
 def card_sha256(dataset) -> str:
