@@ -17,7 +17,7 @@ import numpy as np
 from shards import layout
 
 from .compare import align_predictions, display_name, format_metric, read_report, read_run_predictions
-from .experiment import Experiment, PlannedRun, fit_command
+from .experiment import Experiment, PlannedRun, fit_command, run_finished
 from .metrics import INTERVAL_METRICS, cluster_bootstrap, cluster_groups, group_confusions, paired_bootstrap, per_class
 from .predictions import Predictions
 from .report import new_figure, save_png
@@ -48,7 +48,7 @@ def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> tuple[dict, d
     for run in runs:
         cell = cells.setdefault((run.scheme, run.model, run.recipe), Cell())
         directory = run.directory(out)
-        if not (directory / "report.json").is_file() or not (directory / "predictions.csv").is_file():
+        if not run_finished(run, out):  # also: one-line errors for a damaged args.json or other settings
             continue
         report, pred = read_report(directory), read_run_predictions(directory)
         if run.scheme not in refs:

@@ -186,3 +186,13 @@ def test_source_option_replaces_the_files_source(tmp_path):
     (tmp_path / "mine").mkdir()
     result = invoke(path, "--out", tmp_path / "out", "--dry-run", "--source", tmp_path / "mine")
     assert f"--source {tmp_path / 'mine'} " in result.output, result.output
+
+
+def test_damaged_run_outside_the_filter_is_a_one_line_error(finished, tmp_path):
+    path, out, _ = finished
+    import shutil
+
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    (copy / "runs" / "window" / "refecg-slow-seed0" / "args.json").write_text("{not json")
+    fails(path, "--out", copy, "--recipes", "paper", *CALL, match="args.json is damaged")
