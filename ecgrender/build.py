@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from shards.card import file_digest, read_card, write_card
 from shards.layout import CARD, IMAGES, MANIFEST, REFECG, SPLITS, write_atomic
-from shards.manifest import Window, manifest_classes, read_manifest, write_manifest
+from shards.manifest import SEPARATOR, Window, manifest_classes, read_manifest, write_manifest
 
 from . import __version__
 from .errors import EcgError
@@ -35,6 +35,7 @@ from .splits import split_file_path
 
 WORK = ".build"  # settings and staging of an unfinished build
 PARAMS = "params.json"
+CLASSES = "classes.json"
 STAGING = "windows.npy"
 
 
@@ -61,6 +62,11 @@ class BuildConfig:
     manifest: Path | None = None
     split_file: Path | None = None
     allow_missing_classes: bool = False
+    fs: int | None = None  # a database's stored rate to read (PTB-XL: 100 or 500); None: its default
+    task: str | None = None  # a multi-label database's label task (PTB-XL: superdiagnostic, ...); None: default
+    resample: float | None = None  # Hz: every record resampled to this rate (sources/resample.py)
+    folds_val: list[int] | None = None  # --split-by fold: validation folds (None: 9)
+    folds_test: list[int] | None = None  # --split-by fold: test folds (None: 10)
     jobs: int = -1
     force: bool = False
 
@@ -89,6 +95,11 @@ class BuildConfig:
             "shard_size": self.shard_size,
             "manifest_sha256": _sha256(self.manifest) if self.manifest else None,
             "split_file_sha256": _sha256(split_file_path(self.split_file)) if self.split_file else None,
+            "fs": self.fs,
+            "task": self.task,
+            "resample": self.resample,
+            "folds_val": self.folds_val,
+            "folds_test": self.folds_test,
         }
 
 
@@ -104,7 +115,9 @@ def source_files(source, progress: bool = False) -> dict[str, str]:
     files = {}
     for name in tqdm(source.records, desc="hash source", unit="record", disable=not progress):
         for path in source.record_files(name):
-            files[path.relative_to(source.root).as_posix()] = file_digest(path)[0]
+            rel = path.relative_to(source.root).as_posix()
+            if rel not in files:  # files shared by records (PTB-XL's tables) are hashed once
+                files[rel] = file_digest(path)[0]
     return dict(sorted(files.items()))
 
 
@@ -154,9 +167,31 @@ def _prepare_out(cfg: BuildConfig, settings: dict, echo: Callable[[str], None]) 
 
 
 def summarize(rows: list[Window], classes: list[str]) -> dict:
-    """Counts per split and class."""
-    counts = Counter((w.split, w.label) for w in rows)
+    """Windows per split and class (a multi-label window counts for each of its classes)."""
+    counts = Counter((w.split, c) for w in rows for c in (w.label.split(SEPARATOR) if w.multi_label else [w.label]))
     return {s: {c: counts[(s, c)] for c in classes} for s in SPLITS}
+
+
+def _stored_classes(work: Path) -> list[str]:
+    """The classes of an unfinished multi-label build (written with its manifest)."""
+    path = work / CLASSES
+    if not path.is_file():
+        raise EcgError(f"{path.parent.parent} holds a multi-label manifest without its classes: use --force")
+    return json.loads(path.read_text())
+
+
+def _source_options(cfg: BuildConfig, source, scan) -> dict:
+    """The card's record of how the source was read: database options, resampling, records left out (by why)."""
+    extra: dict = {}
+    for name in ("fs", "task"):
+        value = getattr(source, name, None)
+        if value is not None:
+            extra[name] = value
+    if cfg.resample is not None:
+        extra["resampled_to_hz"] = cfg.resample
+    if scan.excluded:
+        extra["records_left_out"] = dict(sorted(Counter(why for _, why in scan.excluded).items()))
+    return extra
 
 
 def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progress: bool = True) -> Path:
@@ -168,7 +203,10 @@ def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progres
     if cfg.jobs == 0:
         raise EcgError("--jobs 0 runs nothing: give a number of jobs, or -1 for all cores")
     try:
-        source = open_source(cfg.db, cfg.source, records=cfg.records, labels_csv=cfg.labels)
+        if (cfg.folds_val is not None or cfg.folds_test is not None) and cfg.split_by != "fold":
+            raise EcgError("--folds-val and --folds-test go with --split-by fold")
+        source = open_source(cfg.db, cfg.source, records=cfg.records, labels_csv=cfg.labels, resample=cfg.resample,
+                             fs=cfg.fs, task=cfg.task)
         with locked_out(cfg.out):
             _build(cfg, source, echo, progress)
     except OSError as exc:
@@ -187,7 +225,7 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     scan = source.scan()
     if (out / MANIFEST).exists():
         rows = read_manifest(out / MANIFEST)
-        classes = manifest_classes(rows, out / MANIFEST)
+        classes = manifest_classes(rows, out / MANIFEST, _stored_classes(work) if source.multi_label else None)
         leads = dataset_leads(scan, rows)
     else:
         rows, classes = plan_rows(cfg, source, scan, echo, progress)
@@ -196,17 +234,21 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
             check_card_leads(cfg.manifest, leads)
         work.mkdir(parents=True, exist_ok=True)  # from here on a re-run with the same settings resumes
         write_atomic(work / PARAMS, json.dumps(settings, sort_keys=True))
+        if source.multi_label:  # a multi-label manifest does not name its classes: keep them for a resume
+            write_atomic(work / CLASSES, json.dumps(classes))
         write_manifest(out / MANIFEST, rows)
     staging = work / STAGING
     if not staging.exists():
-        extract_windows(source, rows, len(leads), out / REFECG, staging, progress=progress)
+        extract_windows(source, rows, len(leads), out / REFECG, staging, progress=progress,
+                        n_classes=len(classes) if source.multi_label else None)
     render_shards(out, rows, staging, cfg.renderer, PAPER, cfg.shard_size, cfg.jobs, progress=progress)
     staging.unlink()
     counts = summarize(rows, classes)
     card = {
         "software_version": f"ecgrender {__version__}",
         "source": {"database": source.database, "version": source.version, "records": len({w.record for w in rows}),
-                   "files": files},
+                   "files": files, **_source_options(cfg, source, scan)},
+        "label_type": "multi-label" if source.multi_label else "single-label",
         "classes": classes,
         "counts": counts,
         "total": len(rows),
@@ -219,6 +261,8 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
         "render": PAPER.as_dict(),
         "build": settings,
     }
+    if source.multi_label:
+        card["split_windows"] = {s: sum(w.split == s for w in rows) for s in SPLITS}
     write_card(out, card)
     shutil.rmtree(work)
     for split in SPLITS:

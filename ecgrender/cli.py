@@ -26,6 +26,15 @@ def _csv_list(_ctx, _param, value):
     return items
 
 
+def _folds(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give comma-separated fold numbers 1-10, e.g. 9 or 8,9") from None
+
+
 def _spacing(_ctx, _param, value):
     if value is None:
         return None
@@ -62,12 +71,15 @@ def main():
 @click.option("--records", callback=_csv_list, help="Comma-separated subset of records (default: all).")
 @click.option("--mirror", metavar="URL",
               help="Base URL of a PhysioNet mirror laid out like https://physionet.org/files/ (default).")
+@click.option("--fs", type=int, metavar="HZ",
+              help="Sampling rate to download, for ptbxl only: 100 (records100/, the default) or 500 "
+                   "(records500/); its tables are fetched either way.")
 @one_line_errors
-def fetch(db, dest, records, mirror):
+def fetch(db, dest, records, mirror, fs):
     """Download PhysioNet database DB (the release the toolkit reads) with wfdb; a rerun resumes."""
     from .fetch import fetch_database
 
-    path = fetch_database(db, dest, records=records, base_url=mirror)
+    path = fetch_database(db, dest, records=records, base_url=mirror, fs=fs)
     click.echo(f"{db} is in {path}")
 
 
@@ -90,10 +102,20 @@ def fetch(db, dest, records, mirror):
               help="Mean distance between window starts per class, e.g. N=1000,T=100 (denser for rare classes).")
 @click.option("--max-overlap", default=0.5, show_default=True, type=click.FloatRange(0, 0.99),
               help="Largest overlap of two windows of one record, as a fraction of the window.")
-@click.option("--split-by", default="patient", show_default=True, type=click.Choice(["patient", "record", "window", "time"]),
+@click.option("--split-by", default="patient", show_default=True,
+              type=click.Choice(["patient", "record", "window", "time", "fold"]),
               help="patient/record: each patient (record) in one split. window: windows at random, overlapping "
               "ones kept together. time: per record and class the earliest windows train, then val, then test, "
-              "one window apart (the Ref-ECG code's protocol). No mode lets two splits share a sample.")
+              "one window apart (the Ref-ECG code's protocol). fold: the database's own patient-wise folds "
+              "(PTB-XL: 1-8 train, 9 val, 10 test). No mode lets two splits share a sample.")
+@click.option("--folds-val", callback=_folds, metavar="N[,N...]", help="--split-by fold: validation folds (default 9).")
+@click.option("--folds-test", callback=_folds, metavar="N[,N...]", help="--split-by fold: test folds (default 10).")
+@click.option("--fs", type=int, help="ptbxl: the stored rate to read, 100 (records100/, default) or 500 (records500/).")
+@click.option("--task", help="ptbxl: label task, superdiagnostic (default: NORM, MI, STTC, CD, HYP), subdiagnostic, "
+              "diagnostic, form, rhythm or all (multi-label; docs/databases.md).")
+@click.option("--resample", type=click.FloatRange(min=1, min_open=False), metavar="HZ",
+              help="Resample every record to HZ before drawing windows (polyphase FIR with a Kaiser-window "
+              "anti-aliasing filter; --window is then in samples at HZ).")
 @click.option("--split-file", metavar="CSV|NAME",
               help="Put each record in the split a record,split CSV names (e.g. the shipped 'mitdb-ds1-ds2': "
               "MIT-BIH DS1 train, DS2 test); without val rows, val is drawn from the train patients.")

@@ -43,8 +43,10 @@ def extract_windows(
     refecg_path: Path,
     staging_path: Path,
     progress: bool = True,
+    n_classes: int | None = None,
 ) -> None:
-    """Write `refecg.h5` and the staging array for `windows` (manifest order), reading each record once."""
+    """Write `refecg.h5` and the staging array for `windows` (manifest order), reading each record once;
+    `n_classes` for a multi-label dataset (y multi-hot)."""
     length = windows[0].length
     if any(w.length != length for w in windows):
         raise EcgError("manifest mixes window lengths: every row of one dataset needs the same length")
@@ -58,8 +60,8 @@ def extract_windows(
     by_record = _rows_by_record(windows)
     with atomic_path(staging_path) as tmp, open(tmp, "wb") as staging:
         write_row = _row_writer(staging, (len(windows), length, n_leads), staging_path)
-        check_free_space(refecg_path, refecg_bytes(len(windows), length))
-        with RefEcgWriter(refecg_path, counts, length) as refecg:
+        check_free_space(refecg_path, refecg_bytes(len(windows), length, n_classes or 1))
+        with RefEcgWriter(refecg_path, counts, length, n_classes) as refecg:
             for record, rows in tqdm(by_record.items(), desc="read windows", unit="record", disable=not progress):
                 signal = source.read_signal(record)
                 if signal.shape[1] != n_leads:
@@ -76,12 +78,13 @@ def extract_windows(
                         )
                     segment = signal[w.start : w.start + length]
                     write_row(i, segment)
-                    refecg.put(w.split, index_in_split[i], segment.sum(axis=1, dtype=np.float32), w.label_id, w.key)
+                    refecg.put(w.split, index_in_split[i], segment.sum(axis=1, dtype=np.float32),
+                               w.targets or w.label_id, w.key)
 
 
-def refecg_bytes(n_windows: int, length: int) -> int:
-    """A generous estimate of refecg.h5's size: x (float32), y (int64), a key per window, HDF5 overhead."""
-    return n_windows * (4 * length + 8 + 64) + (1 << 16)
+def refecg_bytes(n_windows: int, length: int, n_classes: int = 1) -> int:
+    """A generous estimate of refecg.h5's size: x (float32), y (int64 per class), a key per window, HDF5 overhead."""
+    return n_windows * (4 * length + 8 * n_classes + 64) + (1 << 16)
 
 
 def check_free_space(path: Path, needed: int) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import joblib
@@ -24,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from shards.layout import IMAGES, SPLITS, shard_name
-from shards.manifest import Window
+from shards.manifest import Window, window_row
 from shards.writer import encode_png, write_shard
 
 from .errors import EcgError
@@ -70,7 +69,7 @@ def _render_shard(staging_path: str, rows: list[dict], first: int, out_path: str
         for offset, row in enumerate(rows):
             exit_if_orphaned(parent)
             image = draw.render(np.asarray(windows[first + offset]))
-            yield row["key"], encode_png(image), row["label_id"], row
+            yield row["key"], encode_png(image), row.get("targets") or row["label_id"], row
 
     try:
         write_shard(Path(out_path), samples())
@@ -98,7 +97,7 @@ def render_shards(
         return 0
     tasks = (
         joblib.delayed(_render_shard)(
-            str(staging_path), [asdict(w) for w in windows[first:end]], first, str(root / name), renderer, spec.as_dict(),
+            str(staging_path), [window_row(w) for w in windows[first:end]], first, str(root / name), renderer, spec.as_dict(),
             os.getpid(),
         )
         for name, _split, first, end in todo

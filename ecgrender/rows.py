@@ -6,15 +6,16 @@ checked against the source. Either way a split that is empty or lacks a class st
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 from shards.card import read_card
 from shards.layout import CARD, SPLITS
-from shards.manifest import Window, iter_manifest, manifest_classes, read_manifest
+from shards.manifest import SEPARATOR, Window, iter_manifest, manifest_classes, read_manifest
 
 from .errors import EcgError
-from .sources import database_spec
-from .splits import assign_splits, read_split_file
+from .sources import Scan, Span
+from .splits import DEFAULT_TEST_FOLDS, DEFAULT_VAL_FOLDS, assign_splits, fold_assignment, read_split_file
 from .windows import make_manifest, plan_windows
 
 
@@ -29,12 +30,17 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
             raise EcgError(f"manifest {cfg.manifest} is for {sorted(foreign)}, not --db {cfg.db}")
         if any(w.length != cfg.window for w in rows):
             raise EcgError(f"manifest {cfg.manifest} has windows of {rows[0].length} samples: pass --window {rows[0].length}")
-        classes = manifest_classes(rows, cfg.manifest)
+        if rows[0].multi_label != source.multi_label:
+            raise EcgError(f"manifest {cfg.manifest} is {'multi' if rows[0].multi_label else 'single'}-label, --db "
+                           f"{cfg.db} is not: use the source the manifest was made from")
+        classes = manifest_classes(rows, cfg.manifest, _card_classes(cfg.manifest) if source.multi_label else None)
         _check_manifest_rows(cfg.manifest, scan, cfg.source)
         _refuse_gaps(cfg, _manifest_gaps(rows, classes), echo)
         echo(f"rebuilding {len(rows)} windows from {cfg.manifest}")
         return rows, classes
-    classes = cfg.classes or list(database_spec(cfg.db).default_classes)
+    classes = cfg.classes or list(source.default_classes)
+    if source.multi_label:
+        return _plan_multi_label(cfg, source, scan, classes, echo, progress)
     found = {span.label for record in scan.records for span in record.spans}
     unknown = [c for c in classes if c not in found]
     if cfg.classes and unknown:
@@ -57,7 +63,7 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
         classes = [c for c in classes if counts.get(c)]
     splits = assign_splits(
         plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction, seed=cfg.seed,
-        assignment=_split_file(cfg, source),
+        assignment=_assignment(cfg, source, scan),
     )
     for warning in splits.warnings:
         echo(f"warning: {warning}")
@@ -65,6 +71,83 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
         echo(f"left out {splits.dropped} windows next to split boundaries (time split: a gap of one window)")
     _refuse_gaps(cfg, splits.gaps, echo)
     return make_manifest(plan, splits.splits, classes, source.database, cfg.seed), classes
+
+
+def _assignment(cfg, source, scan) -> dict[str, str] | None:
+    """The record -> split map of --split-file or --split-by fold; None for the other modes."""
+    if cfg.split_by == "fold":
+        return fold_assignment(scan.records, cfg.folds_val if cfg.folds_val is not None else DEFAULT_VAL_FOLDS,
+                               cfg.folds_test if cfg.folds_test is not None else DEFAULT_TEST_FOLDS)
+    return _split_file(cfg, source)
+
+
+def _card_classes(manifest: Path) -> list[str]:
+    """The classes of the dataset card next to a multi-label manifest (the manifest alone does not list them)."""
+    if not (manifest.parent / CARD).is_file():
+        raise EcgError(f"manifest {manifest} is multi-label: its classes are in the dataset.json next to it; "
+                       "keep the card with the manifest")
+    return list(read_card(manifest.parent)["classes"])
+
+
+def restrict_classes(scan: Scan, classes: list[str]) -> Scan:
+    """A multi-label scan whose span labels keep only `classes` (in that order); spans left without a class are
+    dropped, and records left without a span are moved to `excluded`."""
+    keep = set(classes)
+    records, excluded = [], list(scan.excluded)
+    for record in scan.records:
+        spans = []
+        for span in record.spans:
+            members = set(span.label.split(SEPARATOR)) & keep
+            if members:
+                spans.append(Span(span.start, span.end, SEPARATOR.join(c for c in classes if c in members)))
+        if spans:
+            records.append(type(record)(record.name, record.patient, record.leads, record.fs, record.n_samples, spans,
+                                        record.fold))
+        else:
+            excluded.append((record.name, f"none of the classes {','.join(classes)}"))
+    return Scan(scan.database, records, excluded)
+
+
+def _plan_multi_label(cfg, source, scan, classes: list[str], echo, progress: bool) -> tuple[list[Window], list[str]]:
+    """Manifest rows of a multi-label database: windows are drawn per span as for single-label data, their
+    label being the span's class set; classes without windows are dropped; gaps are per class."""
+    if cfg.per_class is not None or cfg.spacing:
+        raise EcgError("--per-class and --spacing budget single-label classes; a multi-label dataset draws windows "
+                       "per record (--window, --max-overlap)")
+    found = {c for record in scan.records for span in record.spans for c in span.label.split(SEPARATOR)}
+    unknown = [c for c in classes if c not in found]
+    if cfg.classes and unknown:
+        raise EcgError(f"class {unknown[0]!r} does not occur in the selected {cfg.db} records "
+                       f"(classes found: {', '.join(sorted(found)) or 'none'}): check --classes")
+    scan = restrict_classes(scan, classes)
+    left_out = Counter(why for _, why in scan.excluded)
+    for why, n in sorted(left_out.items()):
+        echo(f"left out {n} record(s): {why}")
+    if not scan.records:
+        raise EcgError(f"{cfg.db}: no selected record has a statement of classes {', '.join(classes)}: check --classes")
+    sets = sorted({s.label for r in scan.records for s in r.spans},
+                  key=lambda label: [classes.index(c) for c in label.split(SEPARATOR)])
+    plan = plan_windows(source, scan, sets, window=cfg.window, seed=cfg.seed, max_overlap=cfg.max_overlap,
+                        progress=progress)
+    positives = Counter(c for w in plan.windows for c in w.label.split(SEPARATOR))
+    echo(f"windows: {len(plan.windows)} from {len(plan.records_used)} records (window {plan.window} samples, "
+         f"seed {plan.seed}; {len(sets)} class combinations)")
+    echo("rejected by quality checks: " + ", ".join(f"{r} {n}" for r, n in plan.rejected.items()))
+    echo("windows per class: " + ", ".join(f"{c} {positives[c]}" for c in classes))
+    if plan.records_without_windows:
+        name, why = plan.records_without_windows[0]
+        echo(f"records without windows: {len(plan.records_without_windows)} (first: {name}: {why})")
+    empty = [c for c in classes if not positives[c]]
+    if empty:
+        echo(f"warning: no windows for class {', '.join(empty)}: left out of this dataset's classes")
+        classes = [c for c in classes if positives[c]]
+    splits = assign_splits(plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction,
+                           val_fraction=cfg.val_fraction, seed=cfg.seed, assignment=_assignment(cfg, source, scan))
+    for warning in splits.warnings:
+        echo(f"warning: {warning}")
+    rows = make_manifest(plan, splits.splits, classes, source.database, cfg.seed, multi_label=True)
+    _refuse_gaps(cfg, _manifest_gaps(rows, classes), echo)
+    return rows, classes
 
 
 def _split_file(cfg, source) -> dict[str, str] | None:
@@ -82,8 +165,9 @@ def _split_file(cfg, source) -> dict[str, str] | None:
 
 
 def _manifest_gaps(rows: list[Window], classes: list[str]) -> list[str]:
-    """Empty splits, and classes missing from a non-empty split, of a manifest's rows."""
-    held = {(w.split, w.label) for w in rows}
+    """Empty splits, and classes missing from a non-empty split, of a manifest's rows (a multi-label row holds
+    each of its classes)."""
+    held = {(w.split, c) for w in rows for c in (w.label.split(SEPARATOR) if w.multi_label else [w.label])}
     used = [s for s in SPLITS if any(split == s for split, _ in held)]
     gaps = [f"split {s} is empty in the manifest" for s in SPLITS if s not in used]
     return gaps + [f"class {c} has no window in {s} in the manifest" for s in used for c in classes

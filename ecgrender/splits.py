@@ -23,7 +23,10 @@ from shards.layout import SPLITS
 from .errors import EcgError
 from .windows import Candidate, WindowPlan, seeded_rng
 
-SPLIT_BY = ("patient", "record", "window", "time", "file")  # "file": --split-file (read_split_file)
+# "file": --split-file (read_split_file); "fold": the database's folds (PTB-XL's strat_fold, fold_assignment)
+SPLIT_BY = ("patient", "record", "window", "time", "file", "fold")
+DEFAULT_VAL_FOLDS = (9,)  # PTB-XL's recommendation: folds 1-8 train, 9 val, 10 test
+DEFAULT_TEST_FOLDS = (10,)
 _PRIORITY = {"train": 0, "val": 1, "test": 2}  # which window stays when two of different splits overlap
 
 
@@ -222,6 +225,30 @@ def _size_warnings(result, fractions, group_word, advice) -> list[str]:
     ]
 
 
+def fold_assignment(records, val_folds=DEFAULT_VAL_FOLDS, test_folds=DEFAULT_TEST_FOLDS) -> dict[str, str]:
+    """record -> split from the database's folds (RecordInfo.fold): `test_folds` test, `val_folds` val, the rest
+    train. EcgError for a record without a fold, a fold outside 1-10, a fold in both lists, or a patient whose
+    records fall into two splits."""
+    val, test = set(val_folds), set(test_folds)
+    for fold in sorted(val | test):
+        if not 1 <= fold <= 10:
+            raise EcgError(f"fold {fold} is outside 1-10: fix --folds-val / --folds-test")
+    if val & test:
+        raise EcgError(f"fold {sorted(val & test)[0]} is in both --folds-val and --folds-test: give it to one")
+    assignment: dict[str, str] = {}
+    where: dict[str, tuple[str, str]] = {}  # patient -> (split, record)
+    for record in records:
+        if record.fold is None:
+            raise EcgError(f"record {record.name} has no fold: --split-by fold needs a database with folds (ptbxl)")
+        split = "test" if record.fold in test else "val" if record.fold in val else "train"
+        first = where.setdefault(record.patient, (split, record.name))
+        if first[0] != split:
+            raise EcgError(f"patient {record.patient} has record {first[1]} in {first[0]} and {record.name} in {split}: "
+                           "the folds are not patient-wise; use the database's own folds or --split-by patient")
+        assignment[record.name] = split
+    return assignment
+
+
 SHIPPED_SPLIT_FILES = Path(__file__).resolve().parent / "data" / "splits"
 
 
@@ -326,11 +353,12 @@ def assign_splits(
         keys = [c.patient if split_by == "patient" else c.record for c in candidates]
         result, carriers, n_groups = _groups(keys, labels, classes, fractions, seed, split_by)
         group_word, advice = f"{split_by}s", "use more records or --split-by window"
-    elif split_by == "file":
+    elif split_by in ("file", "fold"):
         if assignment is None:
-            raise EcgError("--split-by file needs a record -> split assignment (--split-file CSV)")
+            raise EcgError(f"--split-by {split_by} needs a record -> split assignment (--split-file CSV, or folds)")
         result, carriers, n_groups = _from_file(candidates, labels, classes, assignment, fractions, seed)
-        group_word, advice = "records", "change the split file"
+        group_word = "records"
+        advice = "change the split file" if split_by == "file" else "choose other --folds-val / --folds-test"
     elif split_by == "window":
         keys = _overlap_clusters(candidates, _length(window, split_by))
         result, carriers, n_groups = _groups(keys, labels, classes, fractions, seed, split_by)
@@ -343,4 +371,5 @@ def assign_splits(
         n_groups = sum(1 for s in result if s)
     gaps = _check_gaps(result, labels, classes, fractions, carriers, n_groups, group_word, advice)
     word = group_word if split_by == "time" else f"whole {group_word}"
-    return SplitResult(result, _size_warnings(result, fractions, word, advice), gaps)
+    sizes = [] if split_by == "fold" else _size_warnings(result, fractions, word, advice)  # folds fix the sizes
+    return SplitResult(result, sizes, gaps)

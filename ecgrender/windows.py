@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from shards.layout import SPLITS
-from shards.manifest import Window
+from shards.manifest import MULTI_LABEL_ID, SEPARATOR, Window, multi_hot
 
 from .errors import EcgError
 from .sources.base import RecordInfo, Scan, Source, Span
@@ -398,11 +398,14 @@ def plan_windows(
 
 
 def make_manifest(
-    plan: WindowPlan, splits: Sequence[str | None], classes: Sequence[str], database: str, seed: int
+    plan: WindowPlan, splits: Sequence[str | None], classes: Sequence[str], database: str, seed: int,
+    multi_label: bool = False,
 ) -> list[Window]:
     """Manifest rows: train, then val, then test; inside a split in a seeded random order, so every
     shard mixes records. `splits[i]` is the split of `plan.windows[i]` (`assign_splits(...).splits`);
-    windows whose split is None (dropped for sharing samples with another split) get no row."""
+    windows whose split is None (dropped for sharing samples with another split) get no row.
+    `multi_label`: the plan's labels are class sets joined with ';' (their classes must be in `classes`);
+    rows get label id -1 and the multi-hot `targets`."""
     splits = list(splits)
     classes = list(classes)
     if len(splits) != len(plan.windows):
@@ -415,12 +418,13 @@ def make_manifest(
     for cand, split in sorted(zip(plan.windows, splits), key=lambda p: (p[0].record, p[0].start)):
         if split is None:
             continue
-        if cand.label not in ids:
+        members = cand.label.split(SEPARATOR) if multi_label else [cand.label]
+        if any(c not in ids for c in members):
             raise EcgError(f"record {cand.record}: label {cand.label!r} is not in classes {classes}")
         key = window_key(cand.record, cand.start)
-        rows[split].append(
-            Window(key, database, cand.record, cand.patient, cand.start, plan.window, cand.fs, cand.label, ids[cand.label], split)
-        )
+        label_id, targets = (MULTI_LABEL_ID, multi_hot(members, classes)) if multi_label else (ids[cand.label], "")
+        rows[split].append(Window(key, database, cand.record, cand.patient, cand.start, plan.window, cand.fs,
+                                  cand.label, label_id, split, targets))
     out: list[Window] = []
     for split in SPLITS:
         order = seeded_rng(seed, "manifest", split).permutation(len(rows[split]))

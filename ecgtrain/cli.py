@@ -93,6 +93,16 @@ def evaluate(run, dataset, split, batch_size, workers, device, progress):
 
     report = evaluate_run(run, dataset, split, device, batch_size, workers, progress)
     m = json.loads(report.with_suffix(".json").read_text())["metrics"]
+    if m.get("label_type") == "multi-label":
+        def value(name: str) -> str:
+            lo, hi = m[f"{name}_ci95"]
+            return "undefined (no class with positive and negative windows)" if m[name] is None else \
+                f"{m[name]:.4f} (95 % CI {lo:.4f}-{hi:.4f})"
+
+        click.echo(f"{split} macro AUROC {value('auroc_macro')}, macro AUPRC {value('auprc_macro')}, F-max "
+                   f"{value('fmax')}; intervals: cluster bootstrap over {m['ci_groups']} {m['ci_unit']}s")
+        click.echo(f"report: {report}")
+        return
     click.echo(f"{split} accuracy {100 * m['accuracy']:.2f} % "
                f"(95 % CI {100 * m['accuracy_ci95'][0]:.2f}-{100 * m['accuracy_ci95'][1]:.2f}), "
                f"balanced accuracy {100 * m['balanced_accuracy']:.2f} % "
@@ -134,7 +144,8 @@ def predict(run, record_path, max_windows, device, as_json):
 def compare(runs, out, paired):
     """Markdown table like the paper's Table I from RUNS' test reports (one row per model, one column per dataset),
     then each run's accuracy, balanced accuracy and macro-F1 with 95 % intervals over test patients and the
-    majority-class baseline. With --paired: each run against the first, window by window."""
+    majority-class baseline; multi-label runs in their own table (macro AUROC, macro AUPRC, F-max). With --paired:
+    each run against the first, window by window."""
     from .compare import compare_table, paired_table
 
     table = paired_table(runs) if paired else compare_table(runs)

@@ -8,13 +8,17 @@ from pathlib import Path
 
 from .errors import TrainError
 from .metrics import INTERVAL_METRICS, N_BOOTSTRAP, cluster_groups, group_confusions, paired_bootstrap
+from .metrics_multilabel import MULTILABEL_INTERVAL_METRICS, multilabel_metrics, paired_multilabel_bootstrap
 from .models import get_model, model_names
 from .predictions import Predictions, read_predictions
 
 # report.json keys written since reports give balanced accuracy and patient-level intervals
 _NEEDED = ("accuracy", "accuracy_ci95", "balanced_accuracy", "balanced_accuracy_ci95", "macro_f1", "macro_f1_ci95",
            "majority_accuracy", "ci_unit", "ci_groups")
-_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
+_NEEDED_MULTI = ("auroc_macro", "auroc_macro_ci95", "auprc_macro", "auprc_macro_ci95", "fmax", "fmax_ci95", "ci_unit",
+                 "ci_groups")
+_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1",
+           "auroc_macro": "macro AUROC", "auprc_macro": "macro AUPRC", "fmax": "F-max"}
 
 
 def read_report(run) -> dict:
@@ -26,10 +30,16 @@ def read_report(run) -> dict:
         report = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TrainError(f"{path} is not valid JSON ({exc}): run `ecgtrain evaluate {run}` again") from None
-    missing = [k for k in _NEEDED if k not in report.get("metrics", {})]
+    needed = _NEEDED_MULTI if is_multi_label(report) else _NEEDED
+    missing = [k for k in needed if k not in report.get("metrics", {})]
     if missing:
         raise TrainError(f"{path} lacks {', '.join(missing)} (an older report): run `ecgtrain evaluate {run}` again")
     return report
+
+
+def is_multi_label(report: dict) -> bool:
+    """True for the report of a multi-label run (AUROC, AUPRC and F-max instead of accuracies)."""
+    return report.get("metrics", {}).get("label_type") == "multi-label"
 
 
 def _model_key(name: str) -> tuple[int, str]:
@@ -43,9 +53,10 @@ def display_name(name: str) -> str:
 
 
 def format_metric(metric: str, x: float, signed: bool = False) -> str:
-    """Accuracies in %, macro-F1 as a fraction; `signed` for differences."""
+    """Accuracies in %, macro-F1, AUROC, AUPRC and F-max as fractions; `signed` for differences."""
     sign = "+" if signed else ""
-    return format(x + 0.0, f"{sign}.4f") if metric == "macro_f1" else format(100 * x + 0.0, f"{sign}.2f")
+    percent = metric in ("accuracy", "balanced_accuracy", "majority_accuracy")
+    return format(100 * x + 0.0, f"{sign}.2f") if percent else format(x + 0.0, f"{sign}.4f")
 
 
 def _with_ci(metrics: dict, metric: str) -> str:
@@ -59,9 +70,13 @@ def compare_table(runs) -> str:
 
     A later run of the same model, database and split scheme replaces an earlier one.
     """
-    reports = [read_report(r) for r in runs]
-    if not reports:
+    all_reports = [read_report(r) for r in runs]
+    if not all_reports:
         raise TrainError("compare needs at least one run directory")
+    multi = [r for r in all_reports if is_multi_label(r)]
+    reports = [r for r in all_reports if not is_multi_label(r)]
+    if not reports:
+        return multilabel_table(multi)
     columns = sorted({(r["database"], r["split_by"]) for r in reports})
     models = sorted({r["model"] for r in reports}, key=_model_key)
     cells = {(r["model"], r["database"], r["split_by"]): r["metrics"] for r in reports}
@@ -80,6 +95,21 @@ def compare_table(runs) -> str:
               "or records where patients are unknown), whose windows are drawn together. Majority baseline: always "
               "predicting the training split's most frequent class. Split by window puts windows of one patient in "
               "train and test (the paper's setting, optimistic); split by patient does not."]
+    return "\n".join(lines) + "\n" + ("\n" + multilabel_table(multi) if multi else "")
+
+
+def multilabel_table(reports: list[dict]) -> str:
+    """Markdown: macro AUROC, macro AUPRC and F-max with intervals per multi-label run (model x dataset/split
+    scheme; a later run of the same cell replaces an earlier one)."""
+    cells = {(r["model"], r["database"], r["split_by"]): r["metrics"] for r in reports}
+    lines = ["Multi-label runs (test split):", "",
+             "| model | dataset | macro AUROC | macro AUPRC | F-max | test groups |", "| --- | --- | --- | --- | --- | --- |"]
+    for (m, db, by), metrics in sorted(cells.items(), key=lambda kv: (_model_key(kv[0][0]), kv[0][1:])):
+        lines.append(f"| {display_name(m)} | {db} (split by {by}) | " + " | ".join(
+            _with_ci(metrics, name) for name in MULTILABEL_INTERVAL_METRICS) + f" | {metrics['ci_groups']} {metrics['ci_unit']}s |")
+    lines += ["", "95 % intervals in brackets: percentile cluster bootstrap over the test patients (records where "
+              "patients are unknown). Macro AUROC is the PTB-XL benchmark's headline (Strodthoff et al., 2020); "
+              "a random ranking scores 0.5."]
     return "\n".join(lines) + "\n"
 
 
@@ -102,7 +132,8 @@ def align_predictions(ref: Predictions, other: Predictions, ref_run, run) -> Pre
     if other.classes != ref.classes or (other.y_true[order] != ref.y_true).any():
         raise TrainError(f"runs {ref_run} and {run} have other classes or labels for the same test windows: "
                          "compare --paired needs runs evaluated on the same dataset")
-    return Predictions(ref.classes, ref.keys, ref.records, ref.patients, ref.y_true, other.y_pred[order])
+    return Predictions(ref.classes, ref.keys, ref.records, ref.patients, ref.y_true, other.y_pred[order],
+                       other.proba[order])
 
 
 def paired_table(runs) -> str:
@@ -112,6 +143,8 @@ def paired_table(runs) -> str:
         raise TrainError("compare --paired needs at least two runs: the first is the reference, the others are compared with it")
     ref = read_run_predictions(runs[0])
     others = [align_predictions(ref, read_run_predictions(r), runs[0], r) for r in runs[1:]]
+    if ref.multi_label:
+        return _paired_multilabel(runs, ref, others)
     unit, groups = cluster_groups(ref.records, ref.patients)
     ref_cms = group_confusions(ref.y_true, ref.y_pred, groups, len(ref.classes))
     lines = [f"Paired comparison with {runs[0]} on its {len(ref.keys)} test windows: each run minus the reference "
@@ -128,3 +161,27 @@ def paired_table(runs) -> str:
                          f"{format_metric(m, diff, True)} ({format_metric(m, lo, True)} to {format_metric(m, hi, True)}) | "
                          f"{'yes' if lo > 0 or hi < 0 else 'no'} |")
     return "\n".join(lines) + "\n"
+
+
+def _paired_multilabel(runs, ref: Predictions, others: list[Predictions]) -> str:
+    """paired_table for multi-label runs: macro AUROC, macro AUPRC and F-max differences from the reference."""
+    unit, groups = cluster_groups(ref.records, ref.patients)
+    lines = [f"Paired comparison with {runs[0]} on its {len(ref.keys)} test windows (multi-label): each run minus the "
+             "reference with a 95 % paired cluster-bootstrap interval over the "
+             f"{len(set(groups))} test {unit}s ({N_BOOTSTRAP} resamples, the same draws for both runs).", "",
+             "| run | metric | value | difference (95 % interval) | interval excludes 0 |",
+             "| --- | --- | --- | --- | --- |"]
+    ref_values = multilabel_metrics(ref.y_true, ref.proba)
+    lines += [f"| {runs[0]} (reference) | {_LABELS[m]} | {_value(ref_values, m)} | - | - |"
+              for m in MULTILABEL_INTERVAL_METRICS]
+    for run, pred in zip(runs[1:], others):
+        values = multilabel_metrics(pred.y_true, pred.proba)
+        for m, (diff, (lo, hi)) in paired_multilabel_bootstrap(ref.y_true, ref.proba, pred.proba, groups).items():
+            lines.append(f"| {run} | {_LABELS[m]} | {_value(values, m)} | "
+                         f"{format_metric(m, diff, True)} ({format_metric(m, lo, True)} to {format_metric(m, hi, True)}) | "
+                         f"{'yes' if lo > 0 or hi < 0 else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _value(metrics: dict, name: str) -> str:
+    return "-" if metrics[name] is None else format_metric(name, metrics[name])

@@ -44,7 +44,8 @@ SAMPLER_STREAM = 2  # seed stream of the balanced sampler's counts (0, 1: the sh
 
 @dataclass
 class Batch:
-    """One batch on the host: `x` uint8 (B, H, W) images or float32 (B, 1, L) signals."""
+    """One batch on the host: `x` uint8 (B, H, W) images or float32 (B, 1, L) signals; `y` int64 (B,) class
+    ids, or float32 (B, C) multi-hot targets of a multi-label dataset."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -68,6 +69,8 @@ class CardInfo:
     fs: float | None
     renderer: str
     render: dict
+    multi_label: bool = False  # the card's label_type: BCE-with-logits and sigmoid outputs (docs/training.md)
+    split_windows: dict | None = None  # multi-label: windows per split (counts are per class)
 
 
 def _stream_seed(seed: int, stream: int) -> int:
@@ -147,20 +150,29 @@ def card_info(card: dict) -> CardInfo:
     try:
         return CardInfo(list(card["classes"]), card["source"]["database"], int(card["window"]["length"]),
                         int(card["n_leads"]), list(card["leads"]), card["split_by"], card["window"].get("fs"),
-                        card["renderer"], dict(card["render"]))
+                        card["renderer"], dict(card["render"]), card.get("label_type") == "multi-label",
+                        card.get("split_windows"))
     except (KeyError, TypeError, ValueError) as exn:
         raise DatasetError(f"dataset card lacks a field the trainer needs ({exn}): rebuild with `ecgrender build`") from None
 
 
-def _decode(sample: dict) -> tuple[np.ndarray, int, str]:
-    """webdataset raw sample -> (uint8 (H, W) image, label id, key), with the format's explicit decoders."""
-    key, image, label, _ = decode_sample(sample)
-    return image, label, key
+def _decode(sample: dict) -> tuple[np.ndarray, int | np.ndarray, str]:
+    """webdataset raw sample -> (uint8 (H, W) image, label id or multi-hot vector, key), with the format's
+    explicit decoders."""
+    key, image, target, _ = decode_sample(sample)
+    return image, target, key
+
+
+def targets_tensor(labels) -> torch.Tensor:
+    """Class ids -> int64 (B,); multi-hot vectors -> float32 (B, C) (what BCE-with-logits takes)."""
+    if isinstance(labels[0], np.ndarray):
+        return torch.from_numpy(np.stack(labels).astype(np.float32))
+    return torch.tensor(labels, dtype=torch.int64)
 
 
 def _collate(samples: list) -> Batch:
     images, labels, keys = zip(*samples)
-    return Batch(torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64), list(keys))
+    return Batch(torch.from_numpy(np.stack(images)), targets_tensor(labels), list(keys))
 
 
 def _unwrap(exn: DatasetError) -> DatasetError:
@@ -283,7 +295,7 @@ class RefEcgBatches:
                  start_epoch: int = 0, pin_memory: bool = False, balanced: bool = False):
         x, y, keys = read_refecg(Path(root) / layout.REFECG, split)
         self.x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1)
-        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64))
+        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64 if np.ndim(y) == 1 else np.float32))
         self.keys = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
         self.n_samples = len(self.y)
         self.batch_size, self.train, self.seed, self.epoch = batch_size, train, seed, start_epoch

@@ -27,6 +27,7 @@ from shards.card import read_card
 from .data import CardInfo, Standardize, card_info, dist_info, make_batches
 from .errors import TrainError
 from .inference import autocast, is_main, memory_format, predict_batches, setup_device, unwrap
+from .metrics_multilabel import auroc_per_class
 from .models import build_model, get_model
 from .precise_bn import recalibrate_batchnorm
 from .report import evaluate_run
@@ -79,6 +80,7 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     start_epoch: int
+    multi_label: bool = False  # BCE-with-logits on multi-hot targets, validated by macro AUROC
 
 
 def seed_everything(seed: int) -> None:
@@ -100,9 +102,23 @@ def class_weights(classes: list, train_counts: dict) -> list[float]:
     return [total / (len(classes) * n) if n else 0.0 for n in counts]
 
 
-def make_criterion(weights: list[float] | None, device: torch.device) -> torch.nn.Module:
-    """The training loss: cross-entropy, class-weighted when `weights` is given."""
+def positive_weights(classes: list, train_counts: dict, train_windows: int) -> list[float]:
+    """BCE `pos_weight` per class for `--balance loss` on a multi-label dataset: negatives / positives among the
+    train windows, so each class's positives weigh as much as its negatives (0, with a warning, without any)."""
+    counts = [int(train_counts.get(c, 0)) for c in classes]
+    missing = [str(c) for c, n in zip(classes, counts) if n == 0]
+    if missing:
+        warnings.warn(f"class(es) {', '.join(missing)} have no positive training window: --balance loss gives them "
+                      "weight 0", stacklevel=2)
+    return [(train_windows - n) / n if n else 0.0 for n in counts]
+
+
+def make_criterion(weights: list[float] | None, device: torch.device, multi_label: bool = False) -> torch.nn.Module:
+    """The training loss: cross-entropy (class-weighted when `weights` is given), or for a multi-label dataset
+    BCE-with-logits over the classes (`weights`: its pos_weight)."""
     weight = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=device)
+    if multi_label:
+        return torch.nn.BCEWithLogitsLoss(pos_weight=weight)
     return torch.nn.CrossEntropyLoss(weight=weight)
 
 
@@ -177,7 +193,7 @@ def check_dataset(dataset) -> tuple[CardInfo, str, dict]:
     """The dataset's card (checked), its sha256 and its train counts per class; refuses a dataset with an
     empty split."""
     raw_card = read_card(dataset)
-    empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"][split].values())]
+    empty = [split for split in ("train", "val", "test") if not sum(raw_card["counts"].get(split, {}).values())]
     if empty:
         raise TrainError(f"dataset {dataset} has no {' or '.join(empty)} windows: rebuild it with more patients "
                          "or records, or larger --test-fraction / --val-fraction")
@@ -221,14 +237,23 @@ def prepare_state(cfg: FitConfig, card: CardInfo, device: torch.device, ckpt: di
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     if not ckpt:
-        return TrainState(model, prep, optimizer, scheduler, 0)
+        return TrainState(model, prep, optimizer, scheduler, 0, card.multi_label)
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["lr_scheduler"])
-    return TrainState(model, prep, optimizer, scheduler, ckpt["epoch"] + 1)
+    return TrainState(model, prep, optimizer, scheduler, ckpt["epoch"] + 1, card.multi_label)
 
 
-def set_balance(cfg: FitConfig, classes: list, train_counts: dict) -> None:
-    """`cfg.class_weights` for `--balance loss` (None otherwise); warns when the sampler cannot draw a class."""
+def set_balance(cfg: FitConfig, card: CardInfo, train_counts: dict) -> None:
+    """`cfg.class_weights` for `--balance loss` (None otherwise): cross-entropy class weights, or BCE pos_weight
+    for a multi-label dataset; warns when the sampler cannot draw a class, refuses it for multi-label data."""
+    classes = card.classes
+    if card.multi_label:
+        if cfg.balance == "sampler":
+            raise TrainError("--balance sampler draws windows by their class; a multi-label window has several: use "
+                             "--balance loss (BCE pos_weight = negatives / positives per class)")
+        windows = int((card.split_windows or {}).get("train", 0))
+        cfg.class_weights = positive_weights(classes, train_counts, windows) if cfg.balance == "loss" else None
+        return
     cfg.class_weights = class_weights(classes, train_counts) if cfg.balance == "loss" else None
     missing = [str(c) for c in classes if not train_counts.get(c)]
     if cfg.balance == "sampler" and missing:
@@ -265,13 +290,22 @@ def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfi
     torch.manual_seed(cfg.seed * 1000 + epoch)  # dropout etc.: same draws after a resume
     lr = state.optimizer.param_groups[0]["lr"]
     stats = train_one_epoch(state.model, state.prep, train, state.optimizer, device, cfg.amp, epoch, cfg.progress,
-                            make_criterion(cfg.class_weights, device))
+                            make_criterion(cfg.class_weights, device, state.multi_label))
     state.scheduler.step()
     if calibration is not None:
         recalibrate_batchnorm(state.model, state.prep, calibration, device, cfg.amp)
     logits, labels, _ = predict_batches(state.model, state.prep, val, device, cfg.amp, f"epoch {epoch} val", cfg.progress)
+    row = {"epoch": epoch, "lr": lr, **stats}
+    if state.multi_label:
+        return row | {"val_auroc": val_macro_auroc(labels, logits), "val_samples": int(len(labels))}
     val_acc = float((logits.argmax(1) == labels).mean()) if len(labels) else float("nan")
-    return {"epoch": epoch, "lr": lr, **stats, "val_accuracy": val_acc, "val_samples": int(len(labels))}
+    return row | {"val_accuracy": val_acc, "val_samples": int(len(labels))}
+
+
+def val_macro_auroc(targets: np.ndarray, logits: np.ndarray) -> float:
+    """Macro AUROC of multi-label validation logits (NaN when no class has both positives and negatives)."""
+    values = auroc_per_class(np.asarray(targets), np.asarray(logits)) if len(targets) else np.array([np.nan])
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 
 def save_epoch(state: TrainState, cfg: FitConfig, sha: str, classes: list, row: dict) -> None:
@@ -281,7 +315,8 @@ def save_epoch(state: TrainState, cfg: FitConfig, sha: str, classes: list, row: 
     save_checkpoint({"model": unwrap(state.model).state_dict(), "optimizer": state.optimizer.state_dict(),
                      "lr_scheduler": state.scheduler.state_dict(), "epoch": row["epoch"], "args": asdict(cfg),
                      "card_sha256": sha, "classes": list(classes)}, out / CHECKPOINT)
-    tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val acc {row['val_accuracy']:.4f}  "
+    val = f"val AUROC {row['val_auroc']:.4f}" if "val_auroc" in row else f"val acc {row['val_accuracy']:.4f}"
+    tqdm.write(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  {val}  "
                f"{row['images_per_s']:.0f} img/s  data wait {100 * row['data_wait']:.1f} %")
 
 
@@ -298,7 +333,7 @@ def fit(cfg: FitConfig) -> Path:
     check_config(cfg)
     card, sha, train_counts = check_dataset(cfg.dataset)
     ckpt = resume_checkpoint(cfg, sha)
-    set_balance(cfg, card.classes, train_counts)
+    set_balance(cfg, card, train_counts)
     device = setup_device(cfg.device)
     seed_everything(cfg.seed)
     torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels

@@ -35,6 +35,7 @@ from .metrics import (
     majority_class,
     per_class,
 )
+from .metrics_multilabel import multilabel_bootstrap, multilabel_metrics
 from .predictions import write_predictions
 from .rundir import METRICS, card_sha256, read_metrics_rows
 
@@ -109,6 +110,62 @@ def compute_metrics(y_true, scores, classes: list[str], records: list[str], pati
     }
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Independent class probabilities of a multi-label model from its logits (N, C)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+
+
+def compute_multilabel_metrics(targets, scores, classes: list[str], records: list[str],
+                               patients: list[str] | None = None, seed: int = 0) -> dict:
+    """What report.json holds about one split of a multi-label run: macro AUROC (the PTB-XL benchmark's headline),
+    macro AUPRC and F-max with cluster-bootstrap intervals over patients (records where patients are unknown), and
+    per class AUROC, AUPRC, positives, and sensitivity / PPV at probability 0.5. `scores`: (N, C) sigmoid
+    probabilities; `targets`: (N, C) 0/1."""
+    y = np.asarray(targets, dtype=np.int64).reshape(-1, len(classes))
+    p = np.asarray(scores, dtype=float).reshape(len(y), len(classes))
+    point = multilabel_metrics(y, p)
+    unit, groups = cluster_groups(records, patients or [""] * len(records))
+    ci = multilabel_bootstrap(y, p, groups, seed=seed)
+    predicted = p >= 0.5
+    tp, pos, flagged = (predicted & (y == 1)).sum(0), y.sum(0), predicted.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sensitivity, ppv = np.nan_to_num(tp / pos), np.nan_to_num(tp / flagged)
+    return {
+        "label_type": "multi-label",
+        "n_windows": int(len(y)),
+        **{name: point[name] for name in ("auroc_macro", "auprc_macro", "fmax", "fmax_threshold")},
+        **{f"{name}_ci95": ci[name] for name in ci},
+        "ci_unit": unit,
+        "ci_groups": len(set(groups)),
+        "ci_resamples": N_BOOTSTRAP,
+        "n_records": len(set(records)),
+        "per_class": {c: {"auroc": point["auroc"][i], "auprc": point["auprc"][i], "positives": point["positives"][i],
+                          "prevalence": float(pos[i] / len(y)) if len(y) else float("nan"),
+                          "sensitivity": float(sensitivity[i]), "ppv": float(ppv[i])} for i, c in enumerate(classes)},
+    }
+
+
+def plot_roc(targets: np.ndarray, scores: np.ndarray, classes: list[str], path: Path, title: str) -> None:
+    """roc.png: one ROC curve per class with a positive and a negative window (legend: class and AUROC)."""
+    fig, ax = new_figure(5.5, 5)
+    for i, c in enumerate(classes):
+        y = targets[:, i] == 1
+        if y.all() or not y.any():
+            continue
+        order = np.argsort(-scores[:, i], kind="stable")
+        tpr = np.concatenate([[0], np.cumsum(y[order]) / y.sum()])
+        fpr = np.concatenate([[0], np.cumsum(~y[order]) / (~y).sum()])
+        auc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))  # trapezoids (ties drawn as steps)
+        ax.plot(fpr, tpr, lw=1, label=f"{c} ({auc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("sensitivity")
+    ax.set_title(title, fontsize=9)
+    if len(classes) <= 15:
+        ax.legend(fontsize=7, loc="lower right")
+    save_png(fig, path)
+
+
 def new_figure(width: float, height: float, cols: int = 1, rows: int = 1, squeeze: bool = True):
     """A matplotlib Figure on its own Agg canvas (no pyplot: no global figure registry, no GUI backend)."""
     fig = Figure(figsize=(width, height))
@@ -138,18 +195,20 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str) -
 
 
 def plot_curves(metrics_path: Path, path: Path) -> bool:
-    """Training loss and validation accuracy per epoch from metrics.jsonl; False when there is none."""
+    """Training loss and validation accuracy (multi-label: macro AUROC) per epoch from metrics.jsonl; False when
+    there is none."""
     rows = read_metrics_rows(metrics_path)
     if not rows:
         return False
     epochs = [r["epoch"] for r in rows]
+    metric = "val_auroc" if "val_auroc" in rows[0] else "val_accuracy"
     fig, (a, b) = new_figure(9, 3.5, cols=2)
     a.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     a.set_xlabel("epoch")
     a.set_ylabel("train loss")
-    b.plot(epochs, [r["val_accuracy"] for r in rows], marker="o", color="C1")
+    b.plot(epochs, [r[metric] for r in rows], marker="o", color="C1")
     b.set_xlabel("epoch")
-    b.set_ylabel("val accuracy")
+    b.set_ylabel("val macro AUROC" if metric == "val_auroc" else "val accuracy")
     save_png(fig, path)
     return True
 
@@ -172,9 +231,9 @@ def interval_note(m: dict) -> str:
             f"({m['ci_resamples']} resamples; all windows of a {m['ci_unit']} are drawn together, as they are correlated).")
 
 
-def _markdown(r: dict) -> str:
+def _header(r: dict) -> list[str]:
     m = r["metrics"]
-    lines = [
+    return [
         f"# Report: {r['display']} on {r['database']} ({r['split']} split)",
         "",
         f"- dataset: `{r['dataset']}` (dataset.json sha256 `{r['card_sha256'][:12]}`)",
@@ -186,6 +245,40 @@ def _markdown(r: dict) -> str:
         f"- windows: {m['n_windows']}, records: {m['n_records']}"
         + (f", patients: {m['ci_groups']}" if m["ci_unit"] == "patient" else ""),
         "",
+    ]
+
+
+def _multilabel_markdown(r: dict) -> str:
+    m = r["metrics"]
+    suffix = "" if r["split"] == "test" else f"-{r['split']}"
+    lines = _header(r) + [
+        "Multi-label: each class is predicted on its own (sigmoid probability); a window can have several.",
+        "",
+        "| metric | value | 95 % interval |",
+        "| --- | --- | --- |",
+        f"| macro AUROC (the PTB-XL benchmark's headline) | {_auroc(m['auroc_macro'])} | {_interval(m['auroc_macro_ci95'], False)} |",
+        f"| macro AUPRC (average precision) | {_auroc(m['auprc_macro'])} | {_interval(m['auprc_macro_ci95'], False)} |",
+        f"| F-max (sample-centric, best threshold {m['fmax_threshold']:.2f}) | {m['fmax']:.4f} | {_interval(m['fmax_ci95'], False)} |",
+        "",
+        interval_note(m) + " A model that ranks at random scores AUROC 0.5 and AUPRC equal to the class's prevalence.",
+        "",
+        "| class | AUROC | AUPRC | prevalence | sensitivity @0.5 | PPV @0.5 | positives |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c, v in m["per_class"].items():
+        lines.append(f"| {c} | {_auroc(v['auroc'])} | {_auroc(v['auprc'])} | {v['prevalence']:.4f} | "
+                     f"{v['sensitivity']:.4f} | {v['ppv']:.4f} | {v['positives']} |")
+    lines += ["", f"ROC curves: `roc{suffix}.png`. Per-window probabilities: `predictions{suffix}.csv`."]
+    if r.get("curves"):
+        lines.append("Training curves: `curves.png`.")
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(r: dict) -> str:
+    if r["metrics"].get("label_type") == "multi-label":
+        return _multilabel_markdown(r)
+    m = r["metrics"]
+    lines = _header(r) + [
         "| metric | value | 95 % interval |",
         "| --- | --- | --- |",
         f"| accuracy | {_pct(m['accuracy'])} | {_interval(m['accuracy_ci95'], True)} |",
@@ -243,7 +336,7 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     args, ckpt = loaded.checkpoint["args"], loaded.checkpoint
     dataset = Path(dataset or args["dataset"])
     data_card = card_info(read_card(dataset))
-    if data_card.classes != loaded.card.classes:
+    if data_card.classes != loaded.card.classes or data_card.multi_label != loaded.card.multi_label:
         raise TrainError(f"dataset {dataset} has classes {data_card.classes}, the run was trained on "
                          f"{loaded.card.classes}: evaluate on a dataset with the same classes")
     sha = card_sha256(dataset)
@@ -258,23 +351,28 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
         return report
     rows = _manifest_rows(dataset, keys)
     classes = loaded.card.classes
-    proba = softmax(logits)
-    metrics = compute_metrics(labels, proba, classes, [w.record for w in rows], [w.patient for w in rows],
-                              loaded.card_dict.get("counts", {}).get("train"), args["seed"])
+    records, patients = [w.record for w in rows], [w.patient for w in rows]
+    title = f"{loaded.spec.display} / {data_card.database} / {split} (split by {data_card.split_by})"
     out.mkdir(exist_ok=True)
-    cm = np.asarray(metrics["confusion"])
-    with layout.atomic_path(out / f"confusion{suffix}.csv") as tmp:
-        np.savetxt(tmp, cm, fmt="%d", delimiter=",", header=",".join(classes), comments="")
-    plot_confusion(cm, classes, out / f"confusion{suffix}.png",
-                   f"{loaded.spec.display} / {data_card.database} / {split} (split by {data_card.split_by})")
+    if loaded.card.multi_label:
+        proba = sigmoid(logits)
+        metrics = compute_multilabel_metrics(labels, proba, classes, records, patients, args["seed"])
+        plot_roc(np.asarray(labels, dtype=np.int64), proba, classes, out / f"roc{suffix}.png", title)
+    else:
+        proba = softmax(logits)
+        metrics = compute_metrics(labels, proba, classes, records, patients,
+                                  loaded.card_dict.get("counts", {}).get("train"), args["seed"])
+        cm = np.asarray(metrics["confusion"])
+        with layout.atomic_path(out / f"confusion{suffix}.csv") as tmp:
+            np.savetxt(tmp, cm, fmt="%d", delimiter=",", header=",".join(classes), comments="")
+        plot_confusion(cm, classes, out / f"confusion{suffix}.png", title)
     result = {
         "model": loaded.spec.name, "display": loaded.spec.display, "database": data_card.database,
         "dataset": str(dataset), "card_sha256": sha, "trained_card_sha256": ckpt["card_sha256"], "split": split,
         "split_by": data_card.split_by, "epoch": ckpt["epoch"], "epochs": args["epochs"], "metrics": metrics,
         "curves": out == run and plot_curves(run / METRICS, run / "curves.png"),
     }
-    write_predictions(out / f"predictions{suffix}.csv", classes, keys, [w.record for w in rows],
-                      [w.patient for w in rows], labels, proba)
+    write_predictions(out / f"predictions{suffix}.csv", classes, keys, records, patients, labels, proba)
     layout.write_atomic(report.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     layout.write_atomic(report, _markdown(result))
     return report

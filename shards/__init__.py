@@ -1,3 +1,4 @@
 """shards: the on-disk dataset format shared by ecgrender (writer) and ecgtrain (reader)."""
 
-FORMAT_VERSION = 2  # 2: the card holds card_sha256, the digest of its own content
+FORMAT_VERSION = 3  # 2: the card holds card_sha256, the digest of its own content; 3: multi-label datasets
+OLDEST_READABLE_VERSION = 2  # version-2 datasets read as they are (single-label)

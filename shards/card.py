@@ -8,7 +8,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import FORMAT_VERSION
+from . import FORMAT_VERSION, OLDEST_READABLE_VERSION
 from .errors import DatasetError
 from .layout import CARD, SPLITS, is_dataset_file, shard_split, write_atomic
 
@@ -28,6 +28,7 @@ FIELDS = {
     "seed": int,
     "renderer": str,
 }
+LABEL_TYPES = ("single-label", "multi-label")  # `label_type` (format 3; absent: single-label)
 
 
 class HashingReader:
@@ -108,6 +109,10 @@ def check_card(card: dict, where: str) -> None:
     classes = card["classes"]
     if not classes or not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
         raise bad("classes must be a non-empty list of distinct labels")
+    if card.get("label_type", LABEL_TYPES[0]) not in LABEL_TYPES:
+        raise bad(f"label_type must be one of {', '.join(LABEL_TYPES)}")
+    if card.get("label_type") == "multi-label" and any(";" in c for c in classes):
+        raise bad("multi-label classes cannot contain ';' (it joins a window's classes)")
     if len(card["leads"]) != card["n_leads"]:
         raise bad(f"n_leads is {card['n_leads']} but leads names {len(card['leads'])}")
     if not _positive(card["window"].get("length"), int):
@@ -164,10 +169,11 @@ def _check_version(card: dict, path: Path) -> None:
         raise DatasetError(
             f"{path} has format version {version}, this toolkit reads up to {FORMAT_VERSION}: upgrade imecgnet-toolkit"
         )
-    if version < FORMAT_VERSION:
+    if version < OLDEST_READABLE_VERSION:
         raise DatasetError(
-            f"{path} has format version {version}, this toolkit reads version {FORMAT_VERSION} (cards that check "
-            f"themselves): rebuild the dataset with `ecgrender build`, or get a version-{FORMAT_VERSION} copy"
+            f"{path} has format version {version}, this toolkit reads versions {OLDEST_READABLE_VERSION}-"
+            f"{FORMAT_VERSION} (cards that check themselves): rebuild the dataset with `ecgrender build`, or get a "
+            f"newer copy"
         )
 
 
@@ -237,7 +243,11 @@ def _counts_table(card: dict) -> list[str]:
     header = ["class", *SPLITS, "total"]
     rows = [[c, *(counts[s].get(c, 0) for s in SPLITS)] for c in classes]
     rows = [[*r, sum(r[1:])] for r in rows]
-    rows.append(["total", *(sum(r[i] for r in rows) for i in range(1, len(header)))])
+    windows = card.get("split_windows")
+    if card.get("label_type") == "multi-label" and isinstance(windows, dict):  # a window counts for each class
+        rows.append(["windows", *(windows.get(s, 0) for s in SPLITS), sum(windows.get(s, 0) for s in SPLITS)])
+    else:
+        rows.append(["total", *(sum(r[i] for r in rows) for i in range(1, len(header)))])
     table = [header, *[[str(v) for v in r] for r in rows]]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     cells = [[v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))] for r in table]
@@ -266,7 +276,8 @@ def summarize_card(card: dict) -> str:
         *(f"{k:<12} {_text(v)}" for k, v in sorted(others.items())),
         f"files        {len(files)}, {_size(sum(f['bytes'] for f in files.values()))} "
         f"(shards: {', '.join(f'{s} {n}' for s, n in shards.items())})",
-        "windows per split and class:",
+        "windows per split and class" + (" (a window counts for each of its classes):"
+                                          if card.get("label_type") == "multi-label" else ":"),
         *_counts_table(card),
     ]
     return "\n".join(lines)

@@ -18,7 +18,8 @@ REFECG = "refecg.h5"
 IMAGES = "images"
 SPLITS = ("train", "val", "test")
 TEMP_SUFFIX = ".tmp"
-SAMPLE_EXTENSIONS = ("cls", "json", "png")  # members of one sample, in the order a shard stores them
+SAMPLE_EXTENSIONS = ("cls", "hot", "json", "png")  # member types of a sample, in the order a shard stores them
+TARGET_EXTENSIONS = ("cls", "hot")  # a sample has exactly one: class id (single-label) or multi-hot (multi-label)
 
 _END_OF_ARCHIVE = 2 * tarfile.BLOCKSIZE  # a complete tar ends with two zero blocks
 _SHARD = re.compile(rf"^{IMAGES}/({'|'.join(SPLITS)})-\d{{6}}\.tar$")

@@ -21,7 +21,7 @@ from PIL import Image
 
 from .card import read_card
 from .errors import DatasetError
-from .layout import SAMPLE_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
+from .layout import SAMPLE_EXTENSIONS, TARGET_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
 from .writer import check_key
 
 _FIX = "run `ecgrender verify` on the dataset, then re-download or rebuild that shard"
@@ -88,6 +88,13 @@ def _cls(data: bytes) -> int:
     return int(data.decode("ascii"))
 
 
+def _hot(data: bytes) -> np.ndarray:
+    text = data.decode("ascii")
+    if not text or set(text) - {"0", "1"}:
+        raise ValueError(f"{text[:40]!r} is not a string of 0 and 1")
+    return np.frombuffer(data, dtype=np.uint8) - ord("0")
+
+
 def _json(data: bytes) -> dict:
     row = json.loads(data)
     if not isinstance(row, dict):
@@ -96,30 +103,44 @@ def _json(data: bytes) -> dict:
 
 
 # The format's member types and their decoders; no other member is ever decoded.
-MEMBER_DECODERS: dict[str, Callable[[bytes], Any]] = {"cls": _cls, "json": _json, "png": _png}
+MEMBER_DECODERS: dict[str, Callable[[bytes], Any]] = {"cls": _cls, "hot": _hot, "json": _json, "png": _png}
+
+
+def sample_members_problem(exts) -> str | None:
+    """What a sample with members `exts` lacks or has too much of (None: .json, .png and one of .cls/.hot)."""
+    missing = [ext for ext in ("json", "png") if ext not in exts]
+    targets = [ext for ext in TARGET_EXTENSIONS if ext in exts]
+    if missing or len(targets) != 1:
+        return (f"lacks {missing}" if missing else
+                "has no .cls or .hot target" if not targets else "has both a .cls and a .hot target")
+    return None
 
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def decode_sample(sample: dict) -> tuple[str, np.ndarray, int, dict]:
-    """A raw webdataset sample (bytes per member) -> (key, grey uint8 (H, W) image, label id, manifest row).
+def decode_sample(sample: dict) -> tuple[str, np.ndarray, Any, dict]:
+    """A raw webdataset sample (bytes per member) -> (key, grey uint8 (H, W) image, target, manifest row); the
+    target is the label id (int, from `.cls`) or the multi-hot vector (uint8 (C,), from `.hot`).
 
-    Decodes `.png` with Pillow (PNG only, mode L), `.cls` with int, `.json` with json.loads; a missing
-    or undecodable member is a one-line DatasetError naming the shard and the member.
+    Decodes `.png` with Pillow (PNG only, mode L), `.cls` with int, `.hot` as '0'/'1' characters, `.json`
+    with json.loads; a missing or undecodable member is a one-line DatasetError naming the shard and the member.
     """
     url, key = sample.get("__url__", "?"), sample.get("__key__", "?")
-    missing = [ext for ext in SAMPLE_EXTENSIONS if ext not in sample]
-    if missing:
-        raise DatasetError(f"shard {url}: sample {key} lacks {missing}: {_FIX}")
+    problem = sample_members_problem([ext for ext in SAMPLE_EXTENSIONS if ext in sample])
+    if problem:
+        raise DatasetError(f"shard {url}: sample {key} {problem}: {_FIX}")
     decoded = {}
     for ext, decode in MEMBER_DECODERS.items():
+        if ext not in sample:
+            continue
         try:
             decoded[ext] = decode(sample[ext])
         except Exception as exc:  # PIL, unicode, int and JSON errors alike mean a damaged member
             raise DatasetError(f"shard {url}: member {key}.{ext} is damaged ({_one_line(exc)}): {_FIX}") from None
-    return key, decoded["png"], decoded["cls"], decoded["json"]
+    target = decoded["cls"] if "cls" in decoded else decoded["hot"]
+    return key, decoded["png"], target, decoded["json"]
 
 
 def _members(url: str, stream, expected: int) -> Iterator[dict]:
@@ -180,8 +201,9 @@ def shard_samples(samples: dict[str, int]):
     return wds.filters.pipelinefilter(_shard_samples)(samples=samples)
 
 
-def iter_samples(root: str | Path, split: str) -> Iterator[tuple[str, np.ndarray, int, dict]]:
-    """Decoded samples of `split` in shard order: (key, grey uint8 (H, W) image, label id, manifest row).
+def iter_samples(root: str | Path, split: str) -> Iterator[tuple[str, np.ndarray, Any, dict]]:
+    """Decoded samples of `split` in shard order: (key, grey uint8 (H, W) image, target, manifest row); the
+    target is a label id or a multi-hot uint8 vector (`decode_sample`).
 
     Reads exactly the card's shards (split_shards) through `shard_samples` and `decode_sample`.
     """

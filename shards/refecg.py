@@ -1,4 +1,5 @@
-"""refecg.h5: the Ref-ECG 1-D set, /{split}/x float32 (N, window), /{split}/y int64, /{split}/key."""
+"""refecg.h5: the Ref-ECG 1-D set, /{split}/x float32 (N, window), /{split}/y int64 (N,) label ids, or (N, C)
+multi-hot targets of a multi-label dataset, /{split}/key."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ KEY_DTYPE = h5py.string_dtype("utf-8")  # variable-length UTF-8: plain h5py read
 class RefEcgWriter:
     """Write refecg.h5 slot by slot with flat memory; the file appears only when every slot is filled.
 
-    `counts[split]` rows of `length` samples are reserved per split (all SPLITS exist, possibly empty).
+    `counts[split]` rows of `length` samples are reserved per split (all SPLITS exist, possibly empty);
+    `n_classes` makes y multi-hot (N, n_classes) for a multi-label dataset (targets given as '0'/'1' strings).
     `x` rows go straight to disk; labels and keys are kept (small) and written on close, so the file's
     bytes do not depend on the order of `put` calls. Used as a context manager: on a clean exit the
     temp file is renamed to `path`; on an exception it is deleted.
     """
 
-    def __init__(self, path: str | Path, counts: dict[str, int], length: int):
+    def __init__(self, path: str | Path, counts: dict[str, int], length: int, n_classes: int | None = None):
         unknown = set(counts) - set(SPLITS)
         if unknown:
             raise DatasetError(f"refecg.h5: unknown splits {sorted(unknown)}: use {', '.join(SPLITS)}")
@@ -35,7 +37,9 @@ class RefEcgWriter:
         self._tmp = temp_path(self.path)
         self._file: h5py.File | None = None
         self._x: dict[str, h5py.Dataset] = {}
-        self._y = {split: np.full(n, -1, dtype=np.int64) for split, n in self.counts.items()}
+        self.n_classes = n_classes
+        shape = (lambda n: (n,)) if n_classes is None else (lambda n: (n, n_classes))
+        self._y = {split: np.full(shape(n), -1, dtype=np.int64) for split, n in self.counts.items()}
         self._keys = {split: np.full(n, None, dtype=object) for split, n in self.counts.items()}
 
     def __enter__(self) -> RefEcgWriter:
@@ -56,9 +60,10 @@ class RefEcgWriter:
                 f"{self.path}: rows {index}..{index + n - 1} outside {split} (size {self.counts[split]})"
             )
 
-    def put(self, split: str, index: int, x: np.ndarray, label_id: int, key: str) -> None:
-        """Store one window: `x` float32 (length,) lead sum, its label id and manifest key."""
-        self.put_batch(split, index, np.asarray(x)[None, :], [label_id], [key])
+    def put(self, split: str, index: int, x: np.ndarray, label, key: str) -> None:
+        """Store one window: `x` float32 (length,) lead sum, its label id (multi-label: its targets string) and
+        manifest key."""
+        self.put_batch(split, index, np.asarray(x)[None, :], [label], [key])
 
     def put_batch(self, split: str, start: int, x: np.ndarray, label_ids, keys) -> None:
         """Store consecutive windows from row `start`: `x` (n, length), n label ids and n keys."""
@@ -71,6 +76,10 @@ class RefEcgWriter:
             )
         self._slots(split, start, n)
         self._x[split][start : start + n] = x.astype(np.float32, copy=False)
+        if self.n_classes is not None:
+            label_ids = [[int(ch) for ch in t] for t in label_ids]
+            if any(len(t) != self.n_classes for t in label_ids):
+                raise DatasetError(f"{self.path}: a multi-hot target does not have {self.n_classes} classes")
         self._y[split][start : start + n] = np.asarray(label_ids, dtype=np.int64)
         self._keys[split][start : start + n] = [str(k) for k in keys]
 
@@ -102,7 +111,8 @@ class RefEcgWriter:
 
 
 def read_refecg(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Load one split: x float32 (N, window), y int64 (N,), keys (N strings), in manifest order."""
+    """Load one split: x float32 (N, window), y int64 (N,) or (N, C) multi-hot, keys (N strings), in manifest
+    order."""
     check_split(split)
     path = Path(path)
     if not path.is_file():

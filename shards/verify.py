@@ -7,7 +7,6 @@ import struct
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from itertools import zip_longest
 from pathlib import Path
 from typing import NamedTuple
@@ -21,7 +20,6 @@ from .layout import (
     IMAGES,
     MANIFEST,
     REFECG,
-    SAMPLE_EXTENSIONS,
     SPLITS,
     check_shard_end,
     is_dataset_file,
@@ -29,8 +27,8 @@ from .layout import (
     shard_paths,
     shard_split,
 )
-from .manifest import iter_manifest
-from .reader import MEMBER_DECODERS, member_name
+from .manifest import SEPARATOR, iter_manifest, multi_label_row_problem, window_row
+from .reader import MEMBER_DECODERS, member_name, sample_members_problem
 from .writer import PNG_SIGNATURE
 
 _H5_BLOCK = 8192
@@ -39,7 +37,7 @@ _H5_BLOCK = 8192
 class _Sample(NamedTuple):
     shard: str  # path relative to the dataset root
     key: str
-    label_id: int
+    target: int | str  # the .cls label id, or the .hot multi-hot string
     row: dict
     png: tuple  # (width, height, bit depth, colour type) from the IHDR chunk, () if not a PNG
 
@@ -88,15 +86,47 @@ def _check_listing(root: Path, files: dict, problems: _Problems) -> None:
 
 def _manifest_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line, row as a dict) of manifest.csv, streamed; DatasetError on missing columns or bad values."""
-    return ((line, asdict(row)) for line, row in iter_manifest(path))
+    return ((line, window_row(row)) for line, row in iter_manifest(path))
+
+
+def multi_label(card: dict) -> bool:
+    """True for a multi-label dataset (card `label_type`; cards before format 3 are single-label)."""
+    return card.get("label_type") == "multi-label"
+
+
+def _label_problem(row: dict, classes: list, multi: bool) -> str | None:
+    """What is wrong with a manifest row's label, label id and targets against the card's classes and kind."""
+    if multi:
+        from .manifest import Window
+
+        return multi_label_row_problem(Window(**{"targets": "", **row}), classes)
+    if "targets" in row:
+        return "a targets column in a single-label dataset"
+    label, label_id = row["label"], row["label_id"]
+    if not (0 <= label_id < len(classes) and classes[label_id] == label):
+        return f"label {label!r} with id {label_id} disagrees with the card's classes"
+    return None
+
+
+def class_counts(counts: Counter, multi: bool) -> Counter:
+    """Windows per (split, class) from windows per (split, label): a multi-label row counts for each of its classes."""
+    if not multi:
+        return counts
+    out: Counter = Counter()
+    for (split, label), n in counts.items():
+        for c in label.split(SEPARATOR):
+            out[split, c] += n
+    return out
 
 
 def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | None:
-    """Check every manifest row against the card (splits, classes, window, unique keys, counts).
+    """Check every manifest row against the card (splits, classes or multi-hot targets, window, unique keys,
+    counts).
 
     Returns the windows per (split, label), or None when the manifest cannot be read.
     """
     classes, length, fs = card["classes"], card["window"]["length"], card["window"].get("fs")
+    multi = multi_label(card)
     counts: Counter = Counter()
     keys: set[str] = set()
     try:
@@ -108,9 +138,10 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
             if row["key"] in keys:
                 problems.once("dup", f"{where}: key {row['key']} appears twice: rebuild the dataset")
             keys.add(row["key"])
-            label, label_id = row["label"], row["label_id"]
-            if not (0 <= label_id < len(classes) and classes[label_id] == label):
-                problems.once("label", f"{where}: label {label!r} with id {label_id} disagrees with the card's classes")
+            label = row["label"]
+            problem = _label_problem(row, classes, multi)
+            if problem:
+                problems.once("label", f"{where}: {problem} ({card.get('label_type', 'single-label')} dataset)")
             if row["length"] != length:
                 problems.once("length", f"{where}: window length {row['length']}, dataset.json says {length}")
             if fs is not None and row["fs"] != fs:
@@ -126,11 +157,12 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
     if total is not None and total != counts.total():
         problems.append(f"dataset.json: total is {total}, {MANIFEST} has {counts.total()} rows: re-download or rebuild the dataset")
     declared = Counter({(s, c): n for s, per in card["counts"].items() for c, n in per.items() if n})
-    if declared != counts:
-        diff = sorted(set(declared.items()) ^ set(counts.items()))[0]
+    found = class_counts(counts, multi)
+    if declared != found:
+        diff = sorted(set(declared.items()) ^ set(found.items()))[0]
         problems.append(
             f"dataset.json: counts per split and class differ from {MANIFEST} (first: {diff[0][0]}/{diff[0][1]}: "
-            f"card {declared[diff[0]]}, manifest {counts[diff[0]]}): rebuild the card"
+            f"card {declared[diff[0]]}, manifest {found[diff[0]]}): rebuild the card"
         )
     return counts
 
@@ -148,17 +180,18 @@ def _tar_samples(tar: tarfile.TarFile, rel: str, report: Callable[[str], None]) 
     members: dict[str, bytes] = {}
 
     def finish(key: str) -> _Sample | None:
-        missing = [ext for ext in SAMPLE_EXTENSIONS if ext not in members]
-        if missing:
-            report(f"{rel}: sample {key} lacks {missing}: re-download or rebuild the shard")
+        problem = sample_members_problem(members)
+        if problem:
+            report(f"{rel}: sample {key} {problem}: re-download or rebuild the shard")
             return None
         try:
-            label_id = MEMBER_DECODERS["cls"](members["cls"])
+            target: int | str = MEMBER_DECODERS["cls"](members["cls"]) if "cls" in members else \
+                "".join(map(str, MEMBER_DECODERS["hot"](members["hot"])))
             row = MEMBER_DECODERS["json"](members["json"])
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
-            report(f"{rel}: sample {key} has an unreadable .cls or .json ({exc}): rebuild the shard")
+            report(f"{rel}: sample {key} has an unreadable .cls, .hot or .json ({exc}): rebuild the shard")
             return None
-        return _Sample(rel, key, label_id, row, _png_header(members["png"]))
+        return _Sample(rel, key, target, row, _png_header(members["png"]))
 
     for member in tar:
         try:
@@ -217,14 +250,18 @@ class _ShardStream:
                     self._report(f"{rel}: {samples} complete samples, dataset.json says {expected['samples']}")
 
 
-def _h5_rows(group: h5py.Group) -> Iterator[tuple[str, int]]:
+def _h5_rows(group: h5py.Group) -> Iterator[tuple[str, int | str]]:
     keys, labels = group["key"].asstr(), group["y"]
     for start in range(0, len(labels), _H5_BLOCK):
-        yield from zip(keys[start : start + _H5_BLOCK], labels[start : start + _H5_BLOCK].tolist())
+        block = labels[start : start + _H5_BLOCK]
+        targets = block.tolist() if block.ndim == 1 else ["".join(map(str, r)) for r in block.tolist()]
+        yield from zip(keys[start : start + _H5_BLOCK], targets)
 
 
-def _h5_split(h5: h5py.File | None, split: str, n: int, length: int, problems: _Problems) -> Iterator:
-    """(key, label) rows of refecg.h5's split after checking its datasets' shapes and types; empty if unusable."""
+def _h5_split(h5: h5py.File | None, split: str, n: int, length: int, problems: _Problems,
+              n_classes: int | None = None) -> Iterator:
+    """(key, label id or multi-hot string) rows of refecg.h5's split after checking its datasets' shapes and
+    types (y is (n,) single-label, (n, n_classes) multi-label); empty if unusable."""
     if h5 is None:
         return iter(())
     try:
@@ -233,10 +270,11 @@ def _h5_split(h5: h5py.File | None, split: str, n: int, length: int, problems: _
     except KeyError as exc:
         problems.append(f"{REFECG}: /{split} lacks x, y or key ({exc}): rebuild refecg.h5")
         return iter(())
-    if x.dtype != "float32" or x.shape != (n, length) or y.dtype != "int64" or y.shape != (n,) or key.shape != (n,):
+    y_shape = (n,) if n_classes is None else (n, n_classes)
+    if x.dtype != "float32" or x.shape != (n, length) or y.dtype != "int64" or y.shape != y_shape or key.shape != (n,):
         problems.append(
             f"{REFECG}: /{split} has x {x.dtype}{x.shape}, y {y.dtype}{y.shape}, key {key.shape}; "
-            f"the manifest needs x float32({n}, {length}), y int64({n},): rebuild refecg.h5"
+            f"the manifest needs x float32({n}, {length}), y int64{y_shape}: rebuild refecg.h5"
         )
         return iter(())
     return _h5_rows(group)
@@ -249,11 +287,12 @@ def _split_rows(root: Path, split: str) -> Iterator[dict]:
 def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: _Problems) -> None:
     """Shards and refecg.h5 hold the manifest's rows of each split, in manifest order, with the same labels."""
     length = card["window"]["length"]
+    n_classes = len(card["classes"]) if multi_label(card) else None
     check_image = _ImageCheck(problems, card["render"])
     for split in SPLITS:
         n = sum(v for (s, _), v in counts.items() if s == split)
         stream = _ShardStream(root, split, card["files"], update, problems)
-        rows = zip_longest(_split_rows(root, split), stream, _h5_split(h5, split, n, length, problems))
+        rows = zip_longest(_split_rows(root, split), stream, _h5_split(h5, split, n, length, problems, n_classes))
         shards_ok, h5_ok = True, h5 is not None
         for i, (expected, sample, h5_row) in enumerate(rows):
             shards_ok &= not stream.damaged
@@ -262,13 +301,18 @@ def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: 
                 if shards_ok:
                     check_image(sample)
             if h5_ok and h5_row is not None:
-                if expected is None or h5_row != (expected["key"], expected["label_id"]):
-                    want = "no row" if expected is None else f"{expected['key']} label {expected['label_id']}"
+                if expected is None or h5_row != (expected["key"], _target(expected)):
+                    want = "no row" if expected is None else f"{expected['key']} label {_target(expected)}"
                     problems.append(
                         f"{REFECG}: /{split} row {i} is {h5_row[0]} label {h5_row[1]}, {MANIFEST} has {want}: "
                         f"rebuild refecg.h5"
                     )
                     h5_ok = False
+
+
+def _target(row: dict) -> int | str:
+    """What a sample's .cls/.hot and a refecg.h5 y row hold for a manifest row: label id or multi-hot string."""
+    return row.get("targets") or row["label_id"]
 
 
 def _compare_sample(split: str, i: int, expected: dict | None, sample: _Sample | None, problems: _Problems) -> bool:
@@ -289,7 +333,7 @@ def _compare_sample(split: str, i: int, expected: dict | None, sample: _Sample |
             f"shards and manifest disagree"
         )
         return False
-    if sample.label_id != expected["label_id"] or sample.row != expected:
+    if sample.target != _target(expected) or sample.row != expected:
         problems.append(f"{sample.shard}: sample {sample.key} has a label or .json row that differs from {MANIFEST}")
         return False
     return True

@@ -81,7 +81,22 @@ def _member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
     return info, io.BytesIO(data)
 
 
-def _sample_members(key, image, label_id, row) -> list[tuple[str, bytes]]:
+def _target_member(key: str, target, row: dict) -> tuple[str, bytes]:
+    """`{key}.cls` (a single-label sample's class id) or `{key}.hot` (a multi-label sample's multi-hot string)."""
+    if isinstance(target, str):
+        if not target or set(target) - {"0", "1"} or row.get("targets") != target:
+            raise DatasetError(f"sample {key}: multi-hot target {target!r} must be '0'/'1' characters equal to its "
+                               f"manifest row's targets ({row.get('targets')!r})")
+        return f"{key}.hot", target.encode("ascii")
+    if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)) or target < 0:
+        raise DatasetError(f"sample {key}: label id {target!r} must be a non-negative integer")
+    if row.get("label_id") != target:
+        raise DatasetError(f"sample {key}: its manifest row says label_id={row.get('label_id')!r}, not {target!r}; "
+                           "pass the row of this window")
+    return f"{key}.cls", str(int(target)).encode("ascii")
+
+
+def _sample_members(key, image, target, row) -> list[tuple[str, bytes]]:
     check_key(key)
     if isinstance(image, (bytes, bytearray, memoryview)):
         png = bytes(image)
@@ -89,25 +104,17 @@ def _sample_members(key, image, label_id, row) -> list[tuple[str, bytes]]:
             raise DatasetError(f"sample {key}: image bytes are not a PNG: pass a uint8 array or encode_png() output")
     else:
         png = encode_png(image)
-    if isinstance(label_id, (bool, np.bool_)) or not isinstance(label_id, (int, np.integer)) or label_id < 0:
-        raise DatasetError(f"sample {key}: label id {label_id!r} must be a non-negative integer")
-    if row.get("key") != key or row.get("label_id") != label_id:
-        raise DatasetError(
-            f"sample {key}: its manifest row says key={row.get('key')!r} label_id={row.get('label_id')!r}; "
-            f"pass the row of this window"
-        )
-    return [
-        (f"{key}.cls", str(int(label_id)).encode("ascii")),
-        (f"{key}.json", encode_row(row)),
-        (f"{key}.png", png),
-    ]
+    if row.get("key") != key:
+        raise DatasetError(f"sample {key}: its manifest row says key={row.get('key')!r}; pass the row of this window")
+    return [_target_member(key, target, row), (f"{key}.json", encode_row(row)), (f"{key}.png", png)]
 
 
 def write_shard(path: str | Path, samples: Iterable[tuple]) -> int:
-    """Write samples `(key, png bytes or uint8 (H, W) image, label_id, row dict)` as one webdataset tar.
+    """Write samples `(key, png bytes or uint8 (H, W) image, target, row dict)` as one webdataset tar; the
+    target is a label id (single-label) or the row's multi-hot `targets` string (multi-label).
 
-    Each sample becomes `{key}.cls` (label id in ASCII), `{key}.json` (the row), `{key}.png`, in that
-    order, with fixed member metadata (mtime 0, uid/gid 0, no user names, mode 0644). The tar is written
+    Each sample becomes `{key}.cls` (label id in ASCII) or `{key}.hot` (the multi-hot string, e.g. "01100"),
+    `{key}.json` (the row), `{key}.png`, in that order, with fixed member metadata (mtime 0, uid/gid 0, no user names, mode 0644). The tar is written
     under a temporary name and renamed when complete, so an existing `path` is always a whole shard.
     Returns the number of samples written.
     """
@@ -116,11 +123,11 @@ def write_shard(path: str | Path, samples: Iterable[tuple]) -> int:
     seen: set[str] = set()
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as file, tarfile.open(fileobj=file, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for key, image, label_id, row in samples:
+            for key, image, target, row in samples:
                 if key in seen:
                     raise DatasetError(f"sample key {key!r} appears twice in shard {path}: keys must be unique")
                 seen.add(key)
-                for name, data in _sample_members(key, image, label_id, row):
+                for name, data in _sample_members(key, image, target, row):
                     try:
                         tar.addfile(*_member(name, data))
                     except ValueError as exc:  # USTAR limits, e.g. a name over 100 characters

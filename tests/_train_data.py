@@ -36,10 +36,20 @@ def synthetic_window(label: int, rng: np.random.Generator) -> np.ndarray:
     return sig.astype(np.float32)
 
 
+def multi_label_window(targets: str, rng: np.random.Generator) -> np.ndarray:
+    """(WINDOW, 2) float32: the sum of the windows of the classes set in `targets` ("10" slow, "01" fast, "11" both)."""
+    parts = [synthetic_window(label, rng) for label, t in enumerate(targets) if t == "1"]
+    return np.sum(parts, axis=0).astype(np.float32)
+
+
+MULTI_LABEL_TARGETS = ("10", "01", "11")  # window i of a multi-label dataset has targets MULTI_LABEL_TARGETS[i % 3]
+
+
 def make_dataset(root, counts=None, per_shard: int = 8, seed: int = 0, split_by: str = "record",
-                 minority_every: int = 2) -> Path:
+                 minority_every: int = 2, multi_label: bool = False) -> Path:
     """Write a complete dataset directory; `counts` = windows per split; every `minority_every`-th window is
-    class 1 (2: balanced classes, 10: a 9:1 imbalance)."""
+    class 1 (2: balanced classes, 10: a 9:1 imbalance). `multi_label`: a multi-label dataset whose windows cycle
+    through slow, fast and both (MULTI_LABEL_TARGETS)."""
     counts = counts or {"train": 32, "val": 8, "test": 16}
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -48,33 +58,44 @@ def make_dataset(root, counts=None, per_shard: int = 8, seed: int = 0, split_by:
     rows = {s: [] for s in SPLITS}
     for split in SPLITS:
         for i in range(counts.get(split, 0)):
-            label = int(i % minority_every == minority_every - 1)
-            record = f"{split}-{CLASSES[label]}-{i // 8}"  # 4 windows of one class per record
-            key = f"{record}_{i:09d}"
-            x = synthetic_window(label, rng)
-            rows[split].append(({"key": key, "database": "synthetic", "record": record, "patient": record,
-                                 "start": i, "length": WINDOW, "fs": FS, "label": CLASSES[label],
-                                 "label_id": label, "split": split}, x))
-    with RefEcgWriter(root / REFECG, {s: len(r) for s, r in rows.items()}, WINDOW) as h5:
+            if multi_label:
+                targets = MULTI_LABEL_TARGETS[i % 3]
+                label, label_id = ";".join(c for c, t in zip(CLASSES, targets) if t == "1"), -1
+                x = multi_label_window(targets, rng)
+                record = f"{split}-{i % 3}-{i // 9}"
+            else:
+                label_id = int(i % minority_every == minority_every - 1)
+                label, targets = CLASSES[label_id], ""
+                x = synthetic_window(label_id, rng)
+                record = f"{split}-{label}-{i // 8}"  # 4 windows of one class per record
+            row = {"key": f"{record}_{i:09d}", "database": "synthetic", "record": record, "patient": record,
+                   "start": i, "length": WINDOW, "fs": FS, "label": label, "label_id": label_id, "split": split}
+            rows[split].append((row | ({"targets": targets} if multi_label else {}), x))
+    n_classes = len(CLASSES) if multi_label else None
+    with RefEcgWriter(root / REFECG, {s: len(r) for s, r in rows.items()}, WINDOW, n_classes) as h5:
         for split, items in rows.items():
             for i, (row, x) in enumerate(items):
-                h5.put(split, i, x.sum(axis=1), row["label_id"], row["key"])
+                h5.put(split, i, x.sum(axis=1), row.get("targets") or row["label_id"], row["key"])
     for split, items in rows.items():
         for shard, lo in enumerate(range(0, len(items), per_shard)):
-            write_shard(root / shard_name(split, shard),
-                        [(row["key"], renderer.render(x), row["label_id"], row) for row, x in items[lo:lo + per_shard]])
+            write_shard(root / shard_name(split, shard), [(row["key"], renderer.render(x), row.get("targets") or
+                                                           row["label_id"], row) for row, x in items[lo:lo + per_shard]])
+    columns = MANIFEST_COLUMNS + (("targets",) if multi_label else ())
     with open(root / MANIFEST, "w") as f:
-        f.write(",".join(MANIFEST_COLUMNS) + "\n")
+        f.write(",".join(columns) + "\n")
         for items in rows.values():
             for row, _ in items:
-                f.write(",".join(str(row[c]) for c in MANIFEST_COLUMNS) + "\n")
-    write_card(root, {
+                f.write(",".join(str(row[c]) for c in columns) + "\n")
+    card = {
         "software_version": "test", "source": {"database": "synthetic", "version": "0"},
         "classes": CLASSES,
-        "counts": {s: {c: sum(1 for r, _ in rows[s] if r["label"] == c) for c in CLASSES} for s in SPLITS},
+        "counts": {s: {c: sum(1 for r, _ in rows[s] if c in r["label"].split(";")) for c in CLASSES} for s in SPLITS},
         "window": {"length": WINDOW, "fs": FS}, "n_leads": len(LEADS), "leads": LEADS, "split_by": split_by,
         "render": SMALL.as_dict(), "renderer": "matplotlib", "seed": seed,
-    })
+    }
+    if multi_label:
+        card |= {"label_type": "multi-label", "split_windows": {s: len(rows[s]) for s in SPLITS}}
+    write_card(root, card)
     return root
 
 

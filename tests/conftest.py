@@ -42,3 +42,9 @@ def synth_ptbdb(tmp_path_factory) -> Path:
 def synth_incartdb(tmp_path_factory) -> Path:
     """Synthetic incartdb folder with the records of `synth.INCARTDB_RECORDS` (read-only)."""
     return synth.write_incartdb(tmp_path_factory.mktemp("incartdb"))
+
+
+@pytest.fixture(scope="session")
+def synth_ptbxl(tmp_path_factory) -> Path:
+    """Synthetic PTB-XL 1.0.3 folder with the records of `synth.PTBXL_RECORDS` at 100 and 500 Hz (read-only)."""
+    return synth.write_ptbxl(tmp_path_factory.mktemp("ptbxl"))

@@ -81,7 +81,7 @@ def test_card_holds_the_digest_of_its_own_canonical_content(dataset):
     rest = {k: v for k, v in card.items() if k != CARD_DIGEST}
     canonical = json.dumps(rest, sort_keys=True, separators=(",", ":")).encode("ascii")
     assert card[CARD_DIGEST] == hashlib.sha256(canonical).hexdigest() == card_digest(card)
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3  # 3: multi-label datasets (label_type, targets, .hot); 2 is still read
 
 
 @pytest.mark.parametrize(
@@ -105,8 +105,15 @@ def test_card_edited_after_it_was_written_is_refused(tmp_path, change):
 def test_version_1_card_is_refused_with_a_message_to_rebuild(tmp_path):
     make_dataset(tmp_path)
     edit_card(tmp_path, lambda c: (c.update(format_version=1), c.pop(CARD_DIGEST)), resign=False)
-    with pytest.raises(DatasetError, match="format version 1, this toolkit reads version 2 .*rebuild the dataset"):
+    with pytest.raises(DatasetError, match="format version 1, this toolkit reads versions 2-3 .*rebuild the dataset"):
         read_card(tmp_path)
+
+
+def test_version_2_card_is_read_as_single_label(tmp_path):
+    make_dataset(tmp_path)
+    edit_card(tmp_path, lambda c: (c.update(format_version=2), c.pop("label_type", None)))
+    card = read_card(tmp_path)
+    assert card["format_version"] == 2 and card.get("label_type", "single-label") == "single-label"
 
 
 def test_card_whose_n_leads_disagrees_with_its_leads_is_refused(tmp_path):

@@ -10,7 +10,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Span:
-    """Samples [start, end) of a record that carry one label; windows are drawn inside one span."""
+    """Samples [start, end) of a record that carry one label (a multi-label database: its classes joined with
+    ';'); windows are drawn inside one span."""
 
     start: int
     end: int
@@ -27,6 +28,7 @@ class RecordInfo:
     fs: float
     n_samples: int
     spans: list[Span] = field(default_factory=list)
+    fold: int | None = None  # the database's own fold (PTB-XL's strat_fold), for --split-by fold
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Source(abc.ABC):
     database: str = ""  # set by @register_database (registry.py) from the database's spec
     version: str = ""
     canonical_leads: tuple[str, ...] = ()
+    default_classes: tuple[str, ...] = ()  # label-id order without --classes (an adapter may set its own per task)
+    multi_label: bool = False  # spans carry class sets joined with ';' (docs/databases.md)
 
     @abc.abstractmethod
     def scan(self) -> Scan:

@@ -18,22 +18,30 @@ class DatabaseSpec:
     annotators: tuple[str, ...]  # annotation files `fetch` downloads per record, e.g. ("atr",)
     fetchable: bool  # False for data that ships with the toolkit (the demo)
     leads: tuple[str, ...]  # canonical lead order: these leads first, in this order, then the record's others
-    source: type  # the Source subclass: `source(root, records=..., labels=...)`
+    source: type  # the Source subclass: `source(root, records=..., labels=..., **options)`
+    physionet: str = ""  # folder name on PhysioNet (https://physionet.org/files/NAME/VERSION/); default: name
+    fetch_files: tuple[str, ...] = ()  # files `fetch` downloads besides the records (e.g. metadata tables)
+    options: tuple[str, ...] = ()  # database-specific build options the Source takes as keywords (e.g. "fs")
+    multi_label: bool = False  # windows carry a set of classes (multi-hot targets), not exactly one
 
 
 _DATABASES: dict[str, DatabaseSpec] = {}
 
 
-def register_database(name: str, *, title: str, version: str, default_classes, leads, annotators=(), fetchable=True):
-    """Class decorator: register a `Source` subclass as database `name` (it gets `database`, `version`
-    and `canonical_leads`, the leads every record of it is stored with first, in that order)."""
+def register_database(name: str, *, title: str, version: str, default_classes, leads, annotators=(), fetchable=True,
+                      physionet: str = "", fetch_files=(), options=(), multi_label: bool = False):
+    """Class decorator: register a `Source` subclass as database `name` (it gets `database`, `version`,
+    `canonical_leads` (the leads every record of it is stored with first, in that order), `default_classes`
+    and `multi_label`)."""
 
     def add(cls):
         if name in _DATABASES:
             raise ValueError(f"database {name!r} is registered twice")
         cls.database, cls.version, cls.canonical_leads = name, version, tuple(leads)
+        cls.default_classes, cls.multi_label = tuple(default_classes), multi_label
         _DATABASES[name] = DatabaseSpec(name, title, version, tuple(default_classes), tuple(annotators), fetchable,
-                                        tuple(leads), cls)
+                                        tuple(leads), cls, physionet or name, tuple(fetch_files), tuple(options),
+                                        multi_label)
         return cls
 
     return add
