@@ -16,6 +16,7 @@ from .errors import EcgError
 from .render import make_renderer
 from .render.geometry import RenderSpec
 from .sources import database_names, database_spec
+from .sources.resample import resample_signal
 from .sources.wfdbfiles import lead_order, read_header, read_physical
 
 
@@ -69,10 +70,13 @@ def record_inputs(record_path, card: dict, max_windows: int, images: bool) -> Re
     root, name = record_path.parent, record_path.name.removesuffix(".hea")
     header = read_header(root, name)
     fs = card["window"].get("fs")
-    if fs and abs(float(header.fs) - float(fs)) > 1e-6:
+    resampled = card["source"].get("resampled_to_hz")  # a --resample build: its records are resampled the same way
+    if fs and abs(float(header.fs) - float(fs)) > 1e-6 and not resampled:
         raise EcgError(f"record {record_path} is sampled at {header.fs} Hz, the dataset at {fs} Hz: "
                        "give a record of the same database")
     signal, names = read_physical(root, name)
+    if resampled:
+        signal = resample_signal(signal, float(header.fs), float(resampled))
     signal = select_leads(signal, names, card, str(record_path))
     windows, starts = tile_windows(signal, int(card["window"]["length"]), max_windows, str(record_path))
     if not images:

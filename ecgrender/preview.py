@@ -6,6 +6,7 @@ import random
 import textwrap
 from pathlib import Path
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -23,26 +24,30 @@ def pick_samples(root, classes: list[str], per_class: int, splits: tuple[str, ..
     """Per class, `per_class` samples `(key, image, row)` drawn uniformly with `seed` (reservoir sampling).
 
     Reads the chosen splits once, keeping at most `per_class` images per class in memory; a class
-    with fewer samples keeps all of them. Returned samples keep their stream (shard) order.
+    with fewer samples keeps all of them. A multi-label sample is a candidate of each of its classes.
+    Returned samples keep their stream (shard) order.
     """
     rng = random.Random(seed)
     seen = [0] * len(classes)
     kept: list[list[tuple[int, tuple]]] = [[] for _ in classes]
     order = 0
     for split in splits:
-        for key, image, label_id, row in iter_samples(root, split):
-            if not 0 <= label_id < len(classes):
+        for key, image, target, row in iter_samples(root, split):
+            ids = [target] if isinstance(target, int) else np.flatnonzero(target).tolist()
+            width_ok = isinstance(target, int) or len(target) == len(classes)
+            if not width_ok or not all(0 <= i < len(classes) for i in ids):
                 raise EcgError(
-                    f"sample {key} in {root} has label id {label_id} but the card lists {len(classes)} classes: "
+                    f"sample {key} in {root} has target {target} but the card lists {len(classes)} classes: "
                     "run `ecgrender verify` on the dataset"
                 )
-            seen[label_id] += 1
-            if len(kept[label_id]) < per_class:
-                kept[label_id].append((order, (key, image, row)))
-            else:
-                slot = rng.randrange(seen[label_id])
-                if slot < per_class:
-                    kept[label_id][slot] = (order, (key, image, row))
+            for label_id in ids:
+                seen[label_id] += 1
+                if len(kept[label_id]) < per_class:
+                    kept[label_id].append((order, (key, image, row)))
+                else:
+                    slot = rng.randrange(seen[label_id])
+                    if slot < per_class:
+                        kept[label_id][slot] = (order, (key, image, row))
             order += 1
     return [[sample for _, sample in sorted(chosen, key=lambda item: item[0])] for chosen in kept]
 
@@ -81,7 +86,8 @@ def write_preview(dataset_root, out_png, per_class: int = 4, split: str | None =
             if col < len(samples):
                 key, image, row = samples[col]
                 ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-                ax.set_title(f"{row.get('record', '?')}\n{key}", fontsize=7)
+                extra = f"\n{row['label']}" if row.get("targets") else ""  # a multi-label window's classes
+                ax.set_title(f"{row.get('record', '?')}\n{key}{extra}", fontsize=7)
             elif col == 0:
                 ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
         label = "\n".join(textwrap.wrap(name, 16))

@@ -25,6 +25,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from shards import layout
+from shards.card import read_card
 
 from .engine import FitConfig
 from .errors import TrainError
@@ -279,6 +280,11 @@ def build_datasets(exp: Experiment, out: Path, schemes: list[str], jobs: int | N
         if rc != 0:
             raise TrainError(f"building the {scheme} dataset failed (`ecgrender build` exit {rc}, its error is above): "
                              f"fix the [build]/[schemes] options in {exp.path} and run again")
+    for scheme in schemes:
+        if read_card(out / DATASETS / scheme).get("label_type") == "multi-label":
+            raise TrainError(f"dataset {scheme} of {exp.path} is multi-label: experiments tabulate the paper's "
+                             "single-label accuracies; train multi-label datasets with `ecgtrain fit` and compare the "
+                             "runs with `ecgtrain compare` (macro AUROC)")
 
 
 def train_runs(runs: list[PlannedRun], out: Path, call: dict, echo) -> None:

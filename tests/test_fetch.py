@@ -3,25 +3,18 @@ itself is not reachable here), and a closed port giving a clear error."""
 
 from __future__ import annotations
 
-import functools
 import socket
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import synth
+from http_mirror import serve
 
 from ecgrender.errors import EcgError
 from ecgrender.fetch import fetch_database
 from ecgrender.sources import open_source
 
 pytestmark = pytest.mark.timeout(120)
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +24,8 @@ def mirror(tmp_path_factory):
     synth.write_mitdb(root / "mitdb" / "1.0.0", records={k: synth.MITDB_RECORDS[k] for k in ("100", "201", "202")})
     (root / "mitdb" / "1.0.0" / "ANNOTATORS").write_text("atr\treference beat, rhythm, and signal quality\n")
     synth.write_ptbdb(root / "ptbdb" / "1.0.0", records=dict(list(synth.PTBDB_RECORDS.items())[:3]), seconds=2)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", root
-    server.shutdown()
-    server.server_close()
+    with serve(root) as url:
+        yield url, root
 
 
 def _files(root):

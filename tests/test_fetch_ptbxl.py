@@ -5,14 +5,12 @@ the served folder does."""
 
 from __future__ import annotations
 
-import functools
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import synth
 from buildutil import ecgrender, error_lines, tree_bytes
+from http_mirror import serve
 
 from ecgrender.errors import EcgError
 from ecgrender.fetch import fetch_database
@@ -25,11 +23,6 @@ TABLES = {"ptbxl_database.csv", "scp_statements.csv"}
 PN_DIR = "ptb-xl/1.0.3"
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def mirror(tmp_path_factory):
     """(base URL, served PTB-XL folder, base URL of a mirror whose PTB-XL lacks scp_statements.csv)."""
@@ -37,13 +30,8 @@ def mirror(tmp_path_factory):
     served = synth.write_ptbxl(root / "good" / PN_DIR, records=RECORDS)
     shutil.copytree(served, root / "broken" / PN_DIR)
     (root / "broken" / PN_DIR / "scp_statements.csv").unlink()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    yield base + "good/", served, base + "broken/"
-    server.shutdown()
-    server.server_close()
+    with serve(root) as base:
+        yield base + "good/", served, base + "broken/"
 
 
 def _records(fs):
@@ -60,33 +48,23 @@ def test_served_tree_lists_both_rates(mirror):
     assert set(listed) == set(_records(100)) | set(_records(500))
 
 
-def test_fetch_fs_100_gives_the_tables_and_records100_only(mirror, tmp_path):
+@pytest.mark.parametrize("fs", [100, 500])
+def test_fetch_gives_the_tables_and_the_records_of_one_rate(mirror, tmp_path, fs):
     url, served, _ = mirror
-    dest = fetch_database("ptbxl", tmp_path / "ptbxl", base_url=url, progress=False, fs=100)
+    dest = fetch_database("ptbxl", tmp_path / "ptbxl", base_url=url, progress=False, fs=fs)
     got = tree_bytes(dest)
-    assert set(got) == TABLES | _record_files(100) | {"RECORDS"}
+    assert set(got) == TABLES | _record_files(fs) | {"RECORDS"}
     assert all(got[name] == (served / name).read_bytes() for name in got if name != "RECORDS")
-    assert (dest / "RECORDS").read_text().split() == _records(100)
-    expected = open_source("ptbxl", served).scan()
-    assert open_source("ptbxl", dest).scan() == expected
-    assert open_source("ptbxl", dest, fs=100, task="rhythm").scan() == open_source(
-        "ptbxl", served, fs=100, task="rhythm").scan()
+    assert (dest / "RECORDS").read_text().split() == _records(fs)
+    assert open_source("ptbxl", dest, fs=fs).scan() == open_source("ptbxl", served, fs=fs).scan()
+    assert open_source("ptbxl", dest, fs=fs, task="rhythm").scan() == open_source(
+        "ptbxl", served, fs=fs, task="rhythm").scan()
 
 
 def test_fetch_defaults_to_100_hz(mirror, tmp_path):
     url, _, _ = mirror
     dest = fetch_database("ptbxl", tmp_path / "ptbxl", base_url=url, progress=False)
     assert set(tree_bytes(dest)) == TABLES | _record_files(100) | {"RECORDS"}
-
-
-def test_fetch_fs_500_gives_records500_only(mirror, tmp_path):
-    url, served, _ = mirror
-    dest = fetch_database("ptbxl", tmp_path / "ptbxl", base_url=url, progress=False, fs=500)
-    got = tree_bytes(dest)
-    assert set(got) == TABLES | _record_files(500) | {"RECORDS"}
-    assert all(got[name] == (served / name).read_bytes() for name in got if name != "RECORDS")
-    assert (dest / "RECORDS").read_text().split() == _records(500)
-    assert open_source("ptbxl", dest, fs=500).scan() == open_source("ptbxl", served, fs=500).scan()
 
 
 def test_fetch_a_records_subset(mirror, tmp_path):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _train_data import CLASSES as ML_CLASSES
+from _train_data import make_dataset as make_training_dataset
 from click.testing import CliRunner
 from PIL import Image
 
@@ -112,3 +114,13 @@ def test_cli(dataset, tmp_path):
     assert str(tmp_path / "g.png") in result.output and (tmp_path / "g.png").is_file()
     result = CliRunner().invoke(main, ["preview", str(tmp_path / "missing"), "-o", str(tmp_path / "h.png")])
     assert result.exit_code == 2 and "dataset.json" in result.output
+
+
+def test_multi_label_samples_appear_in_the_row_of_each_of_their_classes(tmp_path):
+    root = make_training_dataset(tmp_path / "ml", counts={"train": 6, "val": 3, "test": 3}, multi_label=True)
+    chosen = pick_samples(root, ML_CLASSES, per_class=10, splits=("train",), seed=0)
+    slow, fast = ({key for key, _, _ in samples} for samples in chosen)
+    assert len(slow) == len(fast) == 4  # train windows cycle slow, fast, both: 4 of 6 have each class
+    assert len(slow & fast) == 2  # the windows with both classes are in both rows
+    out = write_preview(root, tmp_path / "grid.png", per_class=2)
+    assert Image.open(out).size[0] > 0

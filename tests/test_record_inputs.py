@@ -54,3 +54,16 @@ def test_importing_ecgrender_stays_light():
     code = "import sys, ecgrender; heavy = {'wfdb', 'matplotlib', 'numba', 'ecgrender.inputs'} & set(sys.modules); print(sorted(heavy))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_resampled_dataset_resamples_the_record_the_same_way(card, record):
+    from ecgrender.sources.resample import resample_signal
+    from ecgrender.sources.wfdbfiles import read_physical
+
+    resampled = card | {"window": {"length": WINDOW, "fs": 180.0},
+                        "source": card["source"] | {"resampled_to_hz": 180.0}}
+    sums = ecgrender.record_inputs(record, resampled, max_windows=60, images=False)
+    signal, _ = read_physical(record.parent, record.name)
+    expected = resample_signal(signal, 360.0, 180.0)  # 3,000 samples at 360 Hz -> 1,500 at 180 Hz: one window
+    assert sums.starts == [0] and expected.shape[0] == 1500
+    np.testing.assert_allclose(sums.x[0], expected[:WINDOW].sum(axis=1), rtol=1e-5, atol=1e-5)

@@ -196,3 +196,9 @@ def test_damaged_run_outside_the_filter_is_a_one_line_error(finished, tmp_path):
     shutil.copytree(out, copy)
     (copy / "runs" / "window" / "refecg-slow-seed0" / "args.json").write_text("{not json")
     fails(path, "--out", copy, "--recipes", "paper", *CALL, match="args.json is damaged")
+
+
+def test_multi_label_dataset_is_refused_before_training(tmp_path, synth_ptbxl):
+    text = DEMO.replace('db = "demo"\nper-class = 12', f'db = "ptbxl"\nsource = "{synth_ptbxl}"\nallow-missing-classes = true')
+    fails(write(tmp_path, text), "--out", tmp_path / "out", *CALL, match="is multi-label")
+    assert not (tmp_path / "out" / "runs").exists()

@@ -61,7 +61,7 @@ def test_bce_loop_drives_the_loss_down(tmp_path):
 
 
 def test_balance_loss_weighs_positives_by_negatives_over_positives():
-    with pytest.warns(UserWarning, match="class\(es\) c have no positive training window"):
+    with pytest.warns(UserWarning, match=r"class\(es\) c have no positive training window"):
         assert positive_weights(["a", "b", "c"], {"a": 16, "b": 4, "c": 0}, 24) == [0.5, 5.0, 0.0]
 
 
