@@ -29,7 +29,7 @@ from .extract import extract_windows
 from .outdir import LOCK, disk_error, locked_out, remove_stale_temps
 from .render.geometry import PAPER
 from .render_shards import render_shards
-from .rows import check_card_leads, dataset_leads, plan_rows, split_scheme
+from .rows import check_card_leads, dataset_leads, plan_rows, restrict_classes, split_scheme
 from .sources import open_source
 from .splits import split_file_path
 
@@ -180,8 +180,11 @@ def _stored_classes(work: Path) -> list[str]:
     return json.loads(path.read_text())
 
 
-def _source_options(cfg: BuildConfig, source, scan) -> dict:
-    """The card's record of how the source was read: database options, resampling, records left out (by why)."""
+def _source_options(cfg: BuildConfig, source, scan, classes: list[str]) -> dict:
+    """The card's record of how the source was read: database options, resampling, records left out (by why;
+    a multi-label build also leaves out the records without any of its classes)."""
+    if source.multi_label:
+        scan = restrict_classes(scan, classes)
     extra: dict = {}
     for name in ("fs", "task"):
         value = getattr(source, name, None)
@@ -247,7 +250,7 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     card = {
         "software_version": f"ecgrender {__version__}",
         "source": {"database": source.database, "version": source.version, "records": len({w.record for w in rows}),
-                   "files": files, **_source_options(cfg, source, scan)},
+                   "files": files, **_source_options(cfg, source, scan, classes)},
         "label_type": "multi-label" if source.multi_label else "single-label",
         "classes": classes,
         "counts": counts,
@@ -266,5 +269,6 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     write_card(out, card)
     shutil.rmtree(work)
     for split in SPLITS:
-        echo(f"{split:>5}: " + ", ".join(f"{c} {counts[split][c]}" for c in classes) + f"  ({sum(counts[split].values())})")
+        windows = sum(w.split == split for w in rows)  # a multi-label window counts for each of its classes
+        echo(f"{split:>5}: " + ", ".join(f"{c} {counts[split][c]}" for c in classes) + f"  ({windows} windows)")
     echo(f"dataset complete: {out} ({len(rows)} windows)")

@@ -50,6 +50,7 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
         )
     for name, reason in scan.excluded:
         echo(f"left out {name}: {reason}")
+    assignment = _assignment(cfg, source, scan)  # split file and fold errors before any signal is read
     plan = plan_windows(
         source, scan, classes, window=cfg.window, per_class=cfg.per_class, seed=cfg.seed,
         max_overlap=cfg.max_overlap, spacing=cfg.spacing, progress=progress,
@@ -63,7 +64,7 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
         classes = [c for c in classes if counts.get(c)]
     splits = assign_splits(
         plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction, seed=cfg.seed,
-        assignment=_assignment(cfg, source, scan),
+        assignment=assignment,
     )
     for warning in splits.warnings:
         echo(f"warning: {warning}")
@@ -114,12 +115,15 @@ def _plan_multi_label(cfg, source, scan, classes: list[str], echo, progress: boo
     if cfg.per_class is not None or cfg.spacing:
         raise EcgError("--per-class and --spacing budget single-label classes; a multi-label dataset draws windows "
                        "per record (--window, --max-overlap)")
+    if len(set(classes)) != len(classes):
+        raise EcgError(f"classes {classes} must be a list without repeats: fix --classes")
     found = {c for record in scan.records for span in record.spans for c in span.label.split(SEPARATOR)}
     unknown = [c for c in classes if c not in found]
     if cfg.classes and unknown:
         raise EcgError(f"class {unknown[0]!r} does not occur in the selected {cfg.db} records "
                        f"(classes found: {', '.join(sorted(found)) or 'none'}): check --classes")
     scan = restrict_classes(scan, classes)
+    assignment = _assignment(cfg, source, scan)  # fold errors before any signal is read
     left_out = Counter(why for _, why in scan.excluded)
     for why, n in sorted(left_out.items()):
         echo(f"left out {n} record(s): {why}")
@@ -142,7 +146,7 @@ def _plan_multi_label(cfg, source, scan, classes: list[str], echo, progress: boo
         echo(f"warning: no windows for class {', '.join(empty)}: left out of this dataset's classes")
         classes = [c for c in classes if positives[c]]
     splits = assign_splits(plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction,
-                           val_fraction=cfg.val_fraction, seed=cfg.seed, assignment=_assignment(cfg, source, scan))
+                           val_fraction=cfg.val_fraction, seed=cfg.seed, assignment=assignment)
     for warning in splits.warnings:
         echo(f"warning: {warning}")
     rows = make_manifest(plan, splits.splits, classes, source.database, cfg.seed, multi_label=True)

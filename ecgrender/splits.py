@@ -296,15 +296,16 @@ def read_split_file(path: str | Path) -> dict[str, str]:
 
 
 def _from_file(candidates: list[Candidate], labels: list[str], classes: list[str], assignment: Mapping[str, str],
-               fractions: np.ndarray, seed: int) -> tuple[list[str | None], dict[str, int], int]:
-    """File mode: each window goes where the file puts its record; when the file names no val record,
-    val is drawn from the train records by patient (--val-fraction of the windows)."""
+               fractions: np.ndarray, seed: int, draw_val: bool = True) -> tuple[list[str | None], dict[str, int], int]:
+    """File mode: each window goes where the file puts its record; when the file names no val record and
+    `draw_val`, val is drawn from the train records by patient (--val-fraction of the windows). Fold mode does
+    not draw: its folds alone decide."""
     missing = sorted({c.record for c in candidates} - set(assignment))
     if missing:
         raise EcgError(f"record {missing[0]} has windows but no row in the split file: add it, or leave it out "
                        f"with --records")
     result: list[str | None] = [assignment[c.record] for c in candidates]
-    if "val" not in assignment.values() and fractions[1] > 0:
+    if draw_val and "val" not in assignment.values() and fractions[1] > 0:
         train = [i for i, s in enumerate(result) if s == "train"]
         share = min(fractions[1] / (fractions[0] + fractions[1]), 0.9)
         placed, _ = _by_groups([labels[i] for i in train], [candidates[i].patient for i in train], classes,
@@ -356,7 +357,8 @@ def assign_splits(
     elif split_by in ("file", "fold"):
         if assignment is None:
             raise EcgError(f"--split-by {split_by} needs a record -> split assignment (--split-file CSV, or folds)")
-        result, carriers, n_groups = _from_file(candidates, labels, classes, assignment, fractions, seed)
+        result, carriers, n_groups = _from_file(candidates, labels, classes, assignment, fractions, seed,
+                                                draw_val=split_by == "file")
         group_word = "records"
         advice = "change the split file" if split_by == "file" else "choose other --folds-val / --folds-test"
     elif split_by == "window":

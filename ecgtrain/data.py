@@ -19,6 +19,7 @@ workers only decode PNGs.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import torch
 import webdataset as wds
 
 from shards import layout
+from shards.card import read_card
 from shards.errors import DatasetError
 from shards.manifest import read_manifest
 from shards.reader import decode_sample, shard_samples, split_shards
@@ -156,10 +158,14 @@ def card_info(card: dict) -> CardInfo:
         raise DatasetError(f"dataset card lacks a field the trainer needs ({exn}): rebuild with `ecgrender build`") from None
 
 
-def _decode(sample: dict) -> tuple[np.ndarray, int | np.ndarray, str]:
+def _decode(sample: dict, n_targets: int | None = None) -> tuple[np.ndarray, int | np.ndarray, str]:
     """webdataset raw sample -> (uint8 (H, W) image, label id or multi-hot vector, key), with the format's
-    explicit decoders."""
+    explicit decoders; `n_targets`: the card's class count for a multi-label dataset (None: single-label)."""
     key, image, target, _ = decode_sample(sample)
+    if (n_targets is None) != isinstance(target, int) or (n_targets is not None and len(target) != n_targets):
+        want = "a .cls class id" if n_targets is None else f"a .hot vector of {n_targets} classes"
+        raise DatasetError(f"shard {sample.get('__url__', '?')}: sample {key} does not hold {want} as dataset.json "
+                           "says: run `ecgrender verify` on the dataset, then re-download or rebuild it")
     return image, target, key
 
 
@@ -268,7 +274,9 @@ class ImageBatches:
             stages.append(RepeatSamples(counts, epoch=start_epoch - 1))
         if train:
             stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=_stream_seed(seed, 1), epoch=start_epoch - 1))
-        stages += [wds.map(_decode), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
+        card = read_card(root)
+        n_targets = len(card["classes"]) if card.get("label_type") == "multi-label" else None
+        stages += [wds.map(functools.partial(_decode, n_targets=n_targets)), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
         pipeline = wds.DataPipeline(*stages)
         self.loader = wds.WebLoader(
             pipeline, batch_size=None, num_workers=self.workers, pin_memory=pin_memory,

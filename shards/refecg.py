@@ -77,9 +77,11 @@ class RefEcgWriter:
         self._slots(split, start, n)
         self._x[split][start : start + n] = x.astype(np.float32, copy=False)
         if self.n_classes is not None:
+            bad = next((t for t in label_ids if not isinstance(t, str) or len(t) != self.n_classes
+                        or set(t) - {"0", "1"}), None)
+            if bad is not None:
+                raise DatasetError(f"{self.path}: multi-hot target {bad!r} is not {self.n_classes} characters 0 or 1")
             label_ids = [[int(ch) for ch in t] for t in label_ids]
-            if any(len(t) != self.n_classes for t in label_ids):
-                raise DatasetError(f"{self.path}: a multi-hot target does not have {self.n_classes} classes")
         self._y[split][start : start + n] = np.asarray(label_ids, dtype=np.int64)
         self._keys[split][start : start + n] = [str(k) for k in keys]
 

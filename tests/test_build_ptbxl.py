@@ -261,9 +261,6 @@ def test_patient_with_records_in_folds_of_two_splits_is_refused(tmp_path):
     assert len({r["split"] for r in rows if r["patient"] == "13619"}) == 1 and card["split_by"] == "patient"
 
 
-@pytest.mark.xfail(strict=True, reason="splits._from_file applies --split-file's 'no val rows: draw val from the "
-                                       "train patients' rule to --split-by fold: without a record in a val fold, "
-                                       "train-fold records are moved to val")
 def test_no_record_in_a_val_fold_moves_no_train_fold_record(synth_ptbxl, tmp_path):
     chosen = [name(k) for k in (1, 2, 3, 4, 66, 65)]  # folds 3, 2, 5, 1, 2 and 10: none in fold 9
     result = build(synth_ptbxl, tmp_path / "dataset", "--split-by", "fold", "--allow-missing-classes",
@@ -355,9 +352,6 @@ def test_unknown_class_is_refused(synth_ptbxl, tmp_path):
     assert not (out / "dataset.json").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="rows._plan_multi_label does not refuse repeated --classes: the build writes "
-                                       "rows labelled 'MI;MI' with targets '110', renders every image, and only "
-                                       "write_card then fails ('classes must be ... distinct labels')")
 def test_repeated_class_is_refused_before_anything_is_written(synth_ptbxl, tmp_path):
     out = tmp_path / "dataset"
     refused(build(synth_ptbxl, out, "--classes", "MI,MI,NORM", "--split-by", "fold", "--allow-missing-classes"),

@@ -331,17 +331,12 @@ def test_patient_id_that_is_not_a_number(tmp_path):
     one_line_error(lambda: open_source("ptbxl", root), "ecg_id 8", "patient_id")
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="ptbxl.read_database catches ValueError only: int(float('inf')) raises OverflowError, "
-                          "which escapes as a traceback")
 def test_infinite_patient_id_is_a_one_line_error(tmp_path):
     root = small_copy(tmp_path)
     edit_database(root, 8, patient_id="inf")
     one_line_error(lambda: open_source("ptbxl", root), "ecg_id 8", "patient_id")
 
 
-@pytest.mark.xfail(strict=True, reason="ptbxl.PtbxlSource keys entries by record path in a dict: a second row "
-                                       "naming the same record silently replaces the first (patient, labels, fold)")
 def test_record_listed_twice_in_the_database_table(tmp_path):
     root = small_copy(tmp_path)
     path = root / "ptbxl_database.csv"

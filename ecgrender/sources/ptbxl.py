@@ -119,7 +119,7 @@ def read_database(root: Path, fs: int) -> list[Entry]:
         try:
             patient = str(int(float(row["patient_id"])))
             fold = int(row["strat_fold"])
-        except ValueError:
+        except (ValueError, OverflowError):
             raise EcgError(f"{where}: patient_id {row['patient_id']!r} or strat_fold {row['strat_fold']!r} is not "
                            "a number: restore the published file") from None
         if fold not in FOLDS:
@@ -183,7 +183,12 @@ class PtbxlSource(Source):
         self.root = check_source_dir(root, self.database)
         self.fs, self.task = fs, task
         self.statements = read_statements(self.root)
-        self.entries = {e.record: e for e in read_database(self.root, fs)}
+        self.entries: dict[str, Entry] = {}
+        for entry in read_database(self.root, fs):
+            first = self.entries.setdefault(entry.record, entry)
+            if first is not entry:
+                raise EcgError(f"{self.root / DATABASE_CSV} lines {first.line} and {entry.line} both name record "
+                               f"{entry.record}: restore the published file")
         self.all_records = list(self.entries)
         self.records = select_records(self.all_records, records, self.root)
         self.default_classes = tuple(task_classes(self.statements, task))

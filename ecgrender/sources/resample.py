@@ -64,7 +64,10 @@ class ResampledSource(Source):
         self._fs: dict[str, float] = {}
 
     def __getattr__(self, name: str):
-        return getattr(self.inner, name)  # root, records, all_records, record_files, ...
+        inner = self.__dict__.get("inner")  # absent while unpickling or copying: no recursion
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)  # root, records, all_records, record_files, ...
 
     def scan(self) -> Scan:
         scan = self.inner.scan()
