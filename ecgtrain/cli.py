@@ -24,7 +24,9 @@ _WEIGHTS_HELP = ("Initial weights: imagenet (torchvision's, the paper's setting)
 _BALANCE_HELP = ("Class balancing (docs/training.md, Class imbalance):\n\n\b\n"
                  "none: the paper's plain cross-entropy, each window once\n"
                  "loss: cross-entropy weighted N/(C*n_c) by train counts\n"
-                 "sampler: N draws per epoch, classes equally likely")
+                 "      (multi-label: BCE pos_weight negatives/positives)\n"
+                 "sampler: N draws per epoch, classes equally likely\n"
+                 "      (single-label datasets only)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -88,7 +90,8 @@ def fit(dataset, model, out, **options):
 @one_line_errors
 def evaluate(run, dataset, split, batch_size, workers, device, progress):
     """Evaluate RUN's last checkpoint: accuracy, balanced accuracy, macro-F1 (intervals over patients), majority
-    baseline, AUROC, per-class scores, confusion matrix, record votes and per-window predictions.csv."""
+    baseline, AUROC, per-class scores, confusion matrix, record votes and per-window predictions.csv. A multi-label
+    run: macro AUROC, macro AUPRC and F-max (intervals over patients), per-class AUROC/AUPRC, ROC curves."""
     from .report import evaluate_run
 
     report = evaluate_run(run, dataset, split, device, batch_size, workers, progress)

@@ -108,7 +108,7 @@ def multilabel_table(reports: list[dict]) -> str:
         lines.append(f"| {display_name(m)} | {db} (split by {by}) | " + " | ".join(
             _with_ci(metrics, name) for name in MULTILABEL_INTERVAL_METRICS) + f" | {metrics['ci_groups']} {metrics['ci_unit']}s |")
     lines += ["", "95 % intervals in brackets: percentile cluster bootstrap over the test patients (records where "
-              "patients are unknown). Macro AUROC is the PTB-XL benchmark's headline (Strodthoff et al., 2020); "
+              "patients are unknown). Macro AUROC is the PTB-XL benchmark's headline (Strodthoff et al., 2021); "
               "a random ranking scores 0.5."]
     return "\n".join(lines) + "\n"
 

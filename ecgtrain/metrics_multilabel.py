@@ -1,4 +1,4 @@
-"""Multi-label classification metrics as in the PTB-XL benchmark (Strodthoff et al., 2020), with the cluster bootstrap.
+"""Multi-label classification metrics as in the PTB-XL benchmark (Strodthoff et al., 2021), with the cluster bootstrap.
 
 Every window has a 0/1 target and a score per class. The metrics:
 

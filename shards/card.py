@@ -23,7 +23,7 @@ FIELDS = {
     "window": dict,  # at least {"length": int}
     "n_leads": int,  # leads per window (ImECGnet's width-wise partitions)
     "leads": list,  # lead names by position
-    "split_by": str,  # patient | record | window: which split scheme produced train/val/test
+    "split_by": str,  # patient | record | window | time | fold: which split scheme produced train/val/test
     "render": dict,
     "seed": int,
     "renderer": str,

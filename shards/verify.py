@@ -153,6 +153,12 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         problems.append(f"{MANIFEST}: cannot read ({exc}): re-download or rebuild it")
         return None
+    windows = card.get("split_windows")
+    if multi and isinstance(windows, dict):
+        found_windows = {s: sum(n for (split, _), n in counts.items() if split == s) for s in SPLITS}
+        if {s: windows.get(s, 0) for s in SPLITS} != found_windows:
+            problems.append(f"dataset.json: split_windows {windows} differ from {MANIFEST}'s {found_windows}: "
+                            "re-download or rebuild the dataset")
     total = card.get("total")
     if total is not None and total != counts.total():
         problems.append(f"dataset.json: total is {total}, {MANIFEST} has {counts.total()} rows: re-download or rebuild the dataset")

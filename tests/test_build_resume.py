@@ -55,3 +55,15 @@ def test_killed_by_a_real_sigkill_resumes_to_the_bytes_of_a_two_job_build(tmp_pa
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     _resume_equals_straight_build(killed, tmp_path, SLOW_OPTIONS)
+
+
+def test_killed_multi_label_build_resumes_to_the_same_bytes(tmp_path, synth_ptbxl):
+    """A multi-label manifest does not name its classes: the unfinished build keeps them for the resume."""
+    options = ["--db", "ptbxl", "--source", synth_ptbxl, "--fs", "500", "--split-by", "fold", "--shard-size", "8",
+               "--allow-missing-classes"]
+    killed = tmp_path / "killed"
+    run = subprocess.run([sys.executable, str(KILL_IN_SHARD), "2", "build", *map(str, options), "--jobs", "1",
+                          "--out", killed], capture_output=True, text=True, timeout=300)
+    assert run.returncode == -signal.SIGKILL, run.stderr[-3000:]
+    assert (killed / ".build" / "classes.json").is_file()
+    _resume_equals_straight_build(killed, tmp_path, options)

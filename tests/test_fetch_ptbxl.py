@@ -74,6 +74,9 @@ def test_fetch_a_records_subset(mirror, tmp_path):
     assert set(tree_bytes(dest)) == TABLES | {f"{r}.{e}" for r in subset for e in ("hea", "dat")} | {"RECORDS"}
     assert (dest / "RECORDS").read_text().split() == subset
     assert open_source("ptbxl", dest, records=subset).scan() == open_source("ptbxl", served, records=subset).scan()
+    whole = open_source("ptbxl", dest).scan().records  # its RECORDS file lists the subset: no --records needed
+    assert sorted(whole, key=lambda r: r.name) == sorted(open_source("ptbxl", served, records=subset).scan().records,
+                                                         key=lambda r: r.name)
 
 
 def test_unknown_record_is_a_clear_error(mirror, tmp_path):

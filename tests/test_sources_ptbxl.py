@@ -389,5 +389,43 @@ def test_missing_signal_file_of_a_listed_record(tmp_path):
 
 
 def test_500_hz_records_missing_when_only_100_hz_was_fetched(tmp_path):
-    root = small_copy(tmp_path, rates=(100,))
+    root = small_copy(tmp_path, rates=(100,))  # its RECORDS lists the 100 Hz records only, as after a fetch
+    one_line_error(lambda: open_source("ptbxl", root, fs=500), "lists no record of ptbxl_database.csv at 500 Hz")
+    (root / "RECORDS").unlink()  # without a RECORDS file every record of the table is expected
     one_line_error(open_source("ptbxl", root, fs=500).scan, f"{name(1, 500)}.hea")
+
+
+def test_records_file_selects_what_was_fetched(tmp_path):
+    root = small_copy(tmp_path, ids=(1, 8, 45), rates=(100,))
+    kept = [name(8, 100), name(1, 100)]  # 45 left out of RECORDS
+    (root / "RECORDS").write_text("".join(f"{r}\n" for r in kept))
+    assert sorted(r.name for r in open_source("ptbxl", root).scan().records) == sorted(kept)
+
+
+# The 13 real rows of ../shared/data/ptbxl/ptbxl_database_head.csv: ecg_id -> (patient, fold, superdiagnostic
+# classes), hand-read from their scp_codes (17 and 18: AFLT/ABQRS/AFIB only, no diagnostic statement).
+REAL_HEAD = {
+    "1": ("15709", 3, {"NORM"}), "2": ("13243", 2, {"NORM"}), "3": ("20372", 5, {"NORM"}), "4": ("17014", 3, {"NORM"}),
+    "7": ("16193", 7, {"NORM"}), "8": ("11275", 9, {"MI"}), "9": ("18792", 10, {"NORM"}), "17": ("13619", 9, set()),
+    "18": ("13619", 9, set()), "26": ("13619", 9, {"STTC"}), "30": ("19053", 9, {"HYP"}),
+    "45": ("18794", 1, {"CD", "HYP"}), "50": ("16961", 7, {"MI", "CD"}),
+}
+
+
+def test_real_database_rows_parse_with_their_quoting(shared_data, tmp_path):
+    from ecgrender.sources.ptbxl import read_database, read_statements, record_classes
+
+    real = shared_data / "ptbxl"
+    if not (real / "ptbxl_database_head.csv").is_file():
+        pytest.skip(f"{real} holds no PTB-XL metadata")
+    (tmp_path / "ptbxl_database.csv").write_bytes((real / "ptbxl_database_head.csv").read_bytes())
+    (tmp_path / "scp_statements.csv").write_bytes((real / "scp_statements.csv").read_bytes())
+    statements = read_statements(tmp_path)
+    assert len(statements) == 71
+    entries = read_database(tmp_path, 100)
+    got = {e.ecg_id: (e.patient, e.fold, record_classes(e.codes, statements, "superdiagnostic", e.ecg_id))
+           for e in entries}
+    assert got == REAL_HEAD
+    first = entries[0]
+    assert first.record == "records100/00000/00001_lr" and first.codes == {"NORM": 100.0, "LVOLT": 0.0, "SR": 0.0}
+    assert read_database(tmp_path, 500)[0].record == "records500/00000/00001_hr"

@@ -1,7 +1,7 @@
 """PTB-XL 1.0.3: records and patients from `ptbxl_database.csv`, multi-label classes from its `scp_codes`
 through `scp_statements.csv`, folds from `strat_fold`.
 
-Label tasks follow the PTB-XL benchmark (Strodthoff et al., 2020): every statement a record's
+Label tasks follow the PTB-XL benchmark (Strodthoff et al., IEEE JBHI 2021): every statement a record's
 `scp_codes` lists counts, whatever its likelihood (0 means "not given" for form and rhythm statements);
 a diagnostic statement maps to itself (`diagnostic`), its `diagnostic_subclass` (`subdiagnostic`) or
 its `diagnostic_class` (`superdiagnostic`); `form` and `rhythm` keep the statements of that kind; `all`
@@ -134,6 +134,15 @@ def read_database(root: Path, fs: int) -> list[Entry]:
     return entries
 
 
+def _listed_records(root: Path) -> set[str] | None:
+    """The record paths of the folder's RECORDS file (both rates on PhysioNet; those fetched after `ecgrender
+    fetch`), or None without one."""
+    path = root / "RECORDS"
+    if not path.is_file():
+        return None
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
 def task_classes(statements: dict[str, Statement], task: str) -> list[str]:
     """The classes of `task` in label-id order: superdiagnostic in the PTB-XL paper's order, others sorted."""
     if task == "superdiagnostic":
@@ -167,7 +176,8 @@ def record_classes(codes: dict[str, float], statements: dict[str, Statement], ta
                    fetch_files=(DATABASE_CSV, STATEMENTS_CSV), options=("fs", "task"), multi_label=True)
 class PtbxlSource(Source):
     """A PTB-XL folder; records are the paths its database table names for rate `fs` (e.g.
-    `records100/00000/00001_lr`); one whole-record span per record, labelled with its classes of `task`."""
+    `records100/00000/00001_lr`), only those a RECORDS file lists where the folder has one (as PhysioNet's
+    and `ecgrender fetch`'s do); one whole-record span per record, labelled with its classes of `task`."""
 
     def __init__(self, root: Path | str, records: list[str] | None = None, labels: dict[str, str] | None = None,
                  fs: int | None = None, task: str | None = None):
@@ -184,11 +194,17 @@ class PtbxlSource(Source):
         self.fs, self.task = fs, task
         self.statements = read_statements(self.root)
         self.entries: dict[str, Entry] = {}
+        listed = _listed_records(self.root)
         for entry in read_database(self.root, fs):
+            if listed is not None and entry.record not in listed:
+                continue
             first = self.entries.setdefault(entry.record, entry)
             if first is not entry:
                 raise EcgError(f"{self.root / DATABASE_CSV} lines {first.line} and {entry.line} both name record "
                                f"{entry.record}: restore the published file")
+        if not self.entries:
+            raise EcgError(f"{self.root / 'RECORDS'} lists no record of {DATABASE_CSV} at {fs} Hz: fetch that rate "
+                           f"(`ecgrender fetch ptbxl --fs {fs}`) or choose the --fs you fetched")
         self.all_records = list(self.entries)
         self.records = select_records(self.all_records, records, self.root)
         self.default_classes = tuple(task_classes(self.statements, task))

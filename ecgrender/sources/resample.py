@@ -2,7 +2,7 @@
 
 Signals are resampled with scipy's polyphase filter (`scipy.signal.resample_poly`) by the exact ratio
 HZ / fs (reduced fraction up/down): upsample by `up`, low-pass with a Kaiser-window FIR (beta 5.0,
-about 10 * max(up, down) + 1 taps, cut-off at the lower of the two Nyquist frequencies, i.e. an
+20 * max(up, down) + 1 taps, cut-off at the lower of the two Nyquist frequencies, i.e. an
 anti-aliasing filter when the rate goes down), downsample by `down`. Span boundaries are scaled by the
 same ratio and rounded. A NaN sample spreads over the filter's length; the window quality checks then
 reject windows that touch it.
