@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -31,6 +32,7 @@ from .render.geometry import PAPER
 from .render_shards import render_shards
 from .rows import check_card_leads, dataset_leads, plan_rows, restrict_classes, split_scheme
 from .sources import open_source
+from .sources.registry import provenance
 from .splits import split_file_path
 
 WORK = ".build"  # settings and staging of an unfinished build
@@ -67,6 +69,8 @@ class BuildConfig:
     resample: float | None = None  # Hz: every record resampled to this rate (sources/resample.py)
     folds_val: list[int] | None = None  # --split-by fold: validation folds (None: 9)
     folds_test: list[int] | None = None  # --split-by fold: test folds (None: 10)
+    description: str | None = None  # free text for the card (not a setting: it does not change the data)
+    creators: list[str] | None = None  # who made the dataset, for the card (not a setting)
     jobs: int = -1
     force: bool = False
 
@@ -101,6 +105,31 @@ class BuildConfig:
             "folds_val": self.folds_val,
             "folds_test": self.folds_test,
         }
+
+
+# BuildConfig fields that are not options of the data: where and how fast it is built, and what the card says.
+_NOT_DATA = ("db", "source", "out", "jobs", "force", "description", "creators")
+
+
+def reproduce_command(cfg: BuildConfig) -> str:
+    """The `ecgrender build` command that makes the dataset again: every option that decides its content and
+    differs from the default, with SOURCE and OUT standing for the source folder and the output directory."""
+    default = BuildConfig(db=cfg.db, out=cfg.out)
+    parts = ["ecgrender", "build", "--db", cfg.db] + (["--source", "SOURCE"] if cfg.source is not None else [])
+    for f in fields(BuildConfig):
+        value = getattr(cfg, f.name)
+        if f.name in _NOT_DATA or value == getattr(default, f.name) or (f.name == "split_by" and cfg.split_file):
+            continue
+        option = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(option)
+        elif isinstance(value, dict):
+            parts += [option, ",".join(f"{k}={v}" for k, v in value.items())]
+        elif isinstance(value, list):
+            parts += [option, ",".join(map(str, value))]
+        else:
+            parts += [option, str(value)]
+    return shlex.join(parts + ["--out", "OUT"])
 
 
 def _sha256(path: Path) -> str:
@@ -250,7 +279,7 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     card = {
         "software_version": f"ecgrender {__version__}",
         "source": {"database": source.database, "version": source.version, "records": len({w.record for w in rows}),
-                   "files": files, **_source_options(cfg, source, scan, classes)},
+                   "files": files, **_source_options(cfg, source, scan, classes), **provenance(source.database)},
         "label_type": "multi-label" if source.multi_label else "single-label",
         "classes": classes,
         "counts": counts,
@@ -266,6 +295,11 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     }
     if source.multi_label:
         card["split_windows"] = {s: sum(w.split == s for w in rows) for s in SPLITS}
+    card["command"] = reproduce_command(cfg)
+    if cfg.description:
+        card["description"] = cfg.description
+    if cfg.creators:
+        card["creators"] = list(cfg.creators)
     write_card(out, card)
     shutil.rmtree(work)
     for split in SPLITS:

@@ -133,6 +133,9 @@ def fetch(db, dest, records, mirror, fs):
 @click.option("--manifest", type=click.Path(path_type=Path),
               help="Rebuild exactly the windows of this manifest.csv (reproduce a shared dataset): its rows "
               "fix windows, labels and splits, so the window and split options do not apply.")
+@click.option("--description", help="A sentence or two about the dataset for its card (what it is for, by whom).")
+@click.option("--creator", "creators", multiple=True, metavar="NAME",
+              help="Who made the dataset, for its card (repeat for several).")
 @click.option("--jobs", default=-1, show_default=True, type=int, help="Parallel render jobs (-1: all cores).")
 @click.option("--backend", default="loky", show_default=True,
               help="joblib backend for rendering: loky (this machine), dask or ray (a cluster; see docs/build.md).")
@@ -144,7 +147,7 @@ def build(backend, scheduler, **options):
     """Build a dataset: windows -> manifest.csv -> refecg.h5 -> image shards -> dataset.json."""
     from .build import BuildConfig, build_dataset
 
-    cfg = BuildConfig(**options)
+    cfg = BuildConfig(**(options | {"creators": list(options["creators"]) or None}))
     with _render_backend(backend, scheduler):
         build_dataset(cfg, echo=click.echo)
 

@@ -36,6 +36,7 @@ from .metrics import (
     per_class,
 )
 from .metrics_multilabel import multilabel_bootstrap, multilabel_metrics
+from .model_card import write_model_card
 from .predictions import write_predictions
 from .rundir import METRICS, card_sha256, read_metrics_rows
 
@@ -375,4 +376,7 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     write_predictions(out / f"predictions{suffix}.csv", classes, keys, records, patients, labels, proba)
     layout.write_atomic(report.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     layout.write_atomic(report, _markdown(result))
+    if out == run and split == "test":  # the run's own test report: its model card
+        write_model_card(run, args | {"card_sha256": ckpt["card_sha256"]}, loaded.card_dict, result,
+                         loaded.spec.display, loaded.spec.input)
     return report

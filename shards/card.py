@@ -257,15 +257,19 @@ def _counts_table(card: dict) -> list[str]:
 def summarize_card(card: dict) -> str:
     """Human-readable summary of a card (what `ecgrender info` prints)."""
     source = card["source"]
-    extra = {k: v for k, v in source.items() if k not in ("database", "version", "files")}
+    cited = ("url", "doi", "licence", "citation")  # printed on lines of their own
+    extra = {k: v for k, v in source.items() if k not in ("database", "version", "files", *cited)}
     if isinstance(source.get("files"), dict):  # the source files' checksums: their number, not each
         extra["files read"] = f"{len(source['files'])} (sha256 in dataset.json)"
     files = card.get("files", {})
     shards = {s: sum(1 for f in files if shard_split(f) == s) for s in SPLITS}
     others = {k: v for k, v in card.items() if k not in FIELDS and k not in ("format_version", "files", CARD_DIGEST)}
+    where = ", ".join(str(source[k]) for k in ("url", "doi") if source.get(k))
     lines = [
         f"format       {card['format_version']}, written by {card['software_version']}",
         f"source       {source['database']} {source['version']}" + (f" ({_text(extra)})" if extra else ""),
+        *([f"licence      {source.get('licence', 'not recorded')}" + (f" ({where})" if where else "")]
+          if source.get("licence") or where else []),
         f"classes      {', '.join(f'{i}={c}' for i, c in enumerate(card['classes']))}",
         f"window       {_text(card['window'])}",
         f"leads        {card['n_leads']}: {', '.join(card['leads'])}",
@@ -280,4 +284,6 @@ def summarize_card(card: dict) -> str:
                                           if card.get("label_type") == "multi-label" else ":"),
         *_counts_table(card),
     ]
+    if source.get("citation"):
+        lines += ["cite the source database (BibTeX):", *("  " + line for line in str(source["citation"]).splitlines())]
     return "\n".join(lines)

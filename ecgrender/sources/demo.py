@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .mitdb import DEFAULT_CLASSES, LEADS, MitdbSource
+from .mitdb import CITATION, DEFAULT_CLASSES, DOI, LEADS, URL, MitdbSource
 from .registry import register_database
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -17,7 +17,7 @@ def demo_dir() -> Path:
 
 @register_database("demo", title="bundled sample: 7 MIT-BIH excerpts (no --source needed)",
                    version="mitdb 1.0.0 excerpts (bundled)", default_classes=DEFAULT_CLASSES, leads=LEADS,
-                   fetchable=False)
+                   fetchable=False, licence="ODC-By-1.0", url=URL, doi=DOI, citation=CITATION)
 class DemoSource(MitdbSource):
     """`--db demo`: the MIT-BIH excerpts under `<demo>/mitdb`, labelled by rhythm like mitdb."""
 

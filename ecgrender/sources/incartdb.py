@@ -51,7 +51,12 @@ def diagnosis_class(diagnoses: str) -> str | None:
 
 
 @register_database("incartdb", title="St.-Petersburg INCART 12-lead Arrhythmia Database", version="1.0.0",
-                   default_classes=DEFAULT_CLASSES, leads=LEADS, annotators=("atr",))
+                   default_classes=DEFAULT_CLASSES, leads=LEADS, annotators=("atr",), licence="ODC-By-1.0",
+                   url="https://physionet.org/content/incartdb/1.0.0/", doi="10.13026/C2V88N",
+                   citation="""@misc{incartdb,
+  title = {St {Petersburg} {INCART} 12-lead Arrhythmia Database (version 1.0.0)},
+  howpublished = {PhysioNet}, doi = {10.13026/C2V88N}
+}""")
 class IncartdbSource(DirectorySource):
     """Records `I01`..`I75` in one folder, 12 leads at 257 Hz; one whole-record span per record."""
 

@@ -35,8 +35,17 @@ def rhythm_spans(samples: np.ndarray, symbols: list[str], aux_notes: list[str], 
     return spans
 
 
+CITATION = """@article{moody2001mitbih,
+  author = {Moody, George B. and Mark, Roger G.},
+  title = {The impact of the {MIT-BIH} Arrhythmia Database},
+  journal = {IEEE Engineering in Medicine and Biology Magazine}, volume = {20}, number = {3}, pages = {45--50},
+  year = {2001}, doi = {10.1109/51.932724}
+}"""
+URL, DOI = "https://physionet.org/content/mitdb/1.0.0/", "10.13026/C2F305"
+
+
 @register_database("mitdb", title="MIT-BIH Arrhythmia Database", version="1.0.0", default_classes=DEFAULT_CLASSES,
-                   leads=LEADS, annotators=("atr",))
+                   leads=LEADS, annotators=("atr",), licence="ODC-By-1.0", url=URL, doi=DOI, citation=CITATION)
 class MitdbSource(DirectorySource):
     """Records `NNN` in one folder, 2 leads at 360 Hz; labels per rhythm episode."""
 

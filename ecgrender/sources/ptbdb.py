@@ -61,8 +61,16 @@ def diagnostic_class(reason: str) -> str | None:
     return REASON_TO_CLASS.get(" ".join(reason.lower().split()))
 
 
+CITATION = """@article{bousseljot1995ptb,
+  author = {Bousseljot, R. and Kreiseler, D. and Schnabel, A.},
+  title = {Nutzung der {EKG}-Signaldatenbank {CARDIODAT} der {PTB} {\\"u}ber das Internet},
+  journal = {Biomedizinische Technik}, volume = {40}, number = {S1}, pages = {317}, year = {1995}
+}"""
+
+
 @register_database("ptbdb", title="PTB Diagnostic ECG Database", version="1.0.0", default_classes=DEFAULT_CLASSES,
-                   leads=LEADS)
+                   leads=LEADS, licence="ODC-By-1.0", url="https://physionet.org/content/ptbdb/1.0.0/",
+                   doi="10.13026/C28C71", citation=CITATION)
 class PtbdbSource(DirectorySource):
     """Records `patientNNN/sNNNN_re`; patient = the folder; one whole-record span per record."""
 

@@ -35,6 +35,14 @@ _DATABASE_COLUMNS = ("ecg_id", "patient_id", "scp_codes", "strat_fold", "filenam
 _STATEMENT_COLUMNS = ("diagnostic", "form", "rhythm", "diagnostic_class", "diagnostic_subclass")
 
 
+CITATION = """@article{wagner2020ptbxl,
+  author = {Wagner, Patrick and Strodthoff, Nils and Bousseljot, Ralf-Dieter and Kreiseler, Dieter and
+            Lunze, Fatima I. and Samek, Wojciech and Schaeffter, Tobias},
+  title = {{PTB-XL}, a large publicly available electrocardiography dataset},
+  journal = {Scientific Data}, volume = {7}, pages = {154}, year = {2020}, doi = {10.1038/s41597-020-0495-6}
+}"""
+
+
 @dataclass(frozen=True)
 class Statement:
     """One row of scp_statements.csv: the kinds it belongs to and its diagnostic aggregation."""
@@ -173,7 +181,9 @@ def record_classes(codes: dict[str, float], statements: dict[str, Statement], ta
 
 @register_database("ptbxl", title="PTB-XL 12-lead ECGs, multi-label SCP statements (--fs, --task)",
                    version="1.0.3", default_classes=SUPERDIAGNOSTIC, leads=LEADS, physionet="ptb-xl",
-                   fetch_files=(DATABASE_CSV, STATEMENTS_CSV), options=("fs", "task"), multi_label=True)
+                   fetch_files=(DATABASE_CSV, STATEMENTS_CSV), options=("fs", "task"), multi_label=True,
+                   licence="CC-BY-4.0", url="https://physionet.org/content/ptb-xl/1.0.3/", doi="10.13026/kfzx-aw45",
+                   citation=CITATION)
 class PtbxlSource(Source):
     """A PTB-XL folder; records are the paths its database table names for rate `fs` (e.g.
     `records100/00000/00001_lr`), only those a RECORDS file lists where the folder has one (as PhysioNet's

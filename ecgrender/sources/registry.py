@@ -23,13 +23,18 @@ class DatabaseSpec:
     fetch_files: tuple[str, ...] = ()  # files `fetch` downloads besides the records (e.g. metadata tables)
     options: tuple[str, ...] = ()  # database-specific build options the Source takes as keywords (e.g. "fs")
     multi_label: bool = False  # windows carry a set of classes (multi-hot targets), not exactly one
+    licence: str = ""  # SPDX identifier of the database's licence, e.g. "ODC-By-1.0"
+    url: str = ""  # the release's page
+    doi: str = ""  # the release's DOI
+    citation: str = ""  # BibTeX of what to cite when using the database (PhysioNet's own entry is added)
 
 
 _DATABASES: dict[str, DatabaseSpec] = {}
 
 
 def register_database(name: str, *, title: str, version: str, default_classes, leads, annotators=(), fetchable=True,
-                      physionet: str = "", fetch_files=(), options=(), multi_label: bool = False):
+                      physionet: str = "", fetch_files=(), options=(), multi_label: bool = False, licence: str = "",
+                      url: str = "", doi: str = "", citation: str = ""):
     """Class decorator: register a `Source` subclass as database `name` (it gets `database`, `version`,
     `canonical_leads` (the leads every record of it is stored with first, in that order), `default_classes`
     and `multi_label`)."""
@@ -41,7 +46,7 @@ def register_database(name: str, *, title: str, version: str, default_classes, l
         cls.default_classes, cls.multi_label = tuple(default_classes), multi_label
         _DATABASES[name] = DatabaseSpec(name, title, version, tuple(default_classes), tuple(annotators), fetchable,
                                         tuple(leads), cls, physionet or name, tuple(fetch_files), tuple(options),
-                                        multi_label)
+                                        multi_label, licence, url, doi, citation)
         return cls
 
     return add
@@ -58,6 +63,27 @@ def database_spec(name: str) -> DatabaseSpec:
     if spec is None:
         raise EcgError(f"unknown database {name!r}: choose one of {', '.join(_DATABASES)}")
     return spec
+
+
+# PhysioNet's citation, which every PhysioNet database asks for besides its own.
+PHYSIONET_CITATION = """@article{goldberger2000physionet,
+  author = {Goldberger, Ary L. and Amaral, Luis A. N. and Glass, Leon and Hausdorff, Jeffrey M. and Ivanov, Plamen Ch.
+            and Mark, Roger G. and Mietus, Joseph E. and Moody, George B. and Peng, Chung-Kang and Stanley, H. Eugene},
+  title = {{PhysioBank}, {PhysioToolkit}, and {PhysioNet}: Components of a New Research Resource for Complex
+           Physiologic Signals},
+  journal = {Circulation}, volume = {101}, number = {23}, pages = {e215--e220}, year = {2000},
+  doi = {10.1161/01.CIR.101.23.e215}
+}"""
+
+
+def provenance(name: str) -> dict[str, str]:
+    """What a dataset card records about where database `name` comes from: url, doi, licence (SPDX) and
+    citation (BibTeX: the database's own entry, then PhysioNet's); empty values are left out."""
+    spec = database_spec(name)
+    citation = "\n\n".join(c for c in (spec.citation, PHYSIONET_CITATION if spec.url.startswith(
+        "https://physionet.org/") else "") if c)
+    values = {"url": spec.url, "doi": spec.doi, "licence": spec.licence, "citation": citation}
+    return {k: v for k, v in values.items() if v}
 
 
 def database_help() -> str:
