@@ -181,13 +181,18 @@ def _render_backend(backend: str, scheduler: str | None):
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", metavar="DATASET")
 @one_line_errors
 def verify(dataset):
-    """Recompute every checksum and cross-check shards, manifest and refecg.h5."""
+    """Recompute every checksum and cross-check shards, manifest and refecg.h5.
+
+    DATASET is a directory or the URL of one (http(s)://, or s3://, memory://, ... with their fsspec back ends):
+    its shards are streamed, the small files fetched once into the cache (docs/format.md, Remote datasets).
+    """
+    from shards.remote import open_dataset
     from shards.verify import verify_dataset
 
-    problems = verify_dataset(dataset, progress=True)
+    problems = verify_dataset(open_dataset(dataset), progress=True)
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     if problems:
@@ -196,28 +201,65 @@ def verify(dataset):
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", metavar="DATASET")
 @one_line_errors
 def info(dataset):
-    """Summarise a dataset's card: source, classes, counts per split, render settings."""
+    """Summarise a dataset's card (DATASET: a directory or its URL): source, licence, classes, counts per split,
+    render settings."""
     from shards.card import read_card, summarize_card
+    from shards.remote import open_dataset
 
-    click.echo(summarize_card(read_card(dataset)))
+    click.echo(summarize_card(read_card(open_dataset(dataset))))
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", metavar="DATASET")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
 @click.option("--per-class", default=4, show_default=True, type=click.IntRange(min=1), help="Samples per class.")
 @click.option("--split", type=click.Choice(SPLITS), help="Split to draw from (default: all).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @one_line_errors
 def preview(dataset, output, per_class, split, seed):
-    """Draw a labelled grid of samples per class (like the paper's Fig. 2)."""
+    """Draw a labelled grid of samples per class (like the paper's Fig. 2); DATASET: a directory or its URL."""
+    from shards.remote import open_dataset
+
     from .preview import write_preview
 
-    write_preview(dataset, output, per_class=per_class, split=split, seed=seed)
+    write_preview(open_dataset(dataset), output, per_class=per_class, split=split, seed=seed)
     click.echo(f"preview grid: {output}")
+
+
+@main.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dest", metavar="DEST")
+@one_line_errors
+def publish(dataset, dest):
+    """Upload DATASET (checked with verify first) to DEST, an fsspec URL (file://, s3://, gs://, ... with its
+    back end installed): every file, the card last, so a half-uploaded dataset is never seen as complete."""
+    from shards.publish import publish_dataset
+
+    url = publish_dataset(dataset, dest, progress=True)
+    click.echo(f"published {dataset} to {url}: check it with `ecgrender verify {url}`")
+
+
+@main.command()
+@click.argument("dataset", metavar="DATASET")
+@click.option("--format", "fmt", required=True, type=click.Choice(["croissant", "hf"]),
+              help="croissant: a Croissant 1.0 JSON-LD file; hf: a Hugging Face dataset card (README.md).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write, outside the dataset directory (default: standard output).")
+@one_line_errors
+def card(dataset, fmt, output):
+    """Describe a dataset (a directory or its URL) in a standard form (Croissant JSON-LD or a Hugging Face card),
+    from its card."""
+    from shards.metadata import render_metadata, write_metadata
+    from shards.remote import open_dataset
+
+    dataset = open_dataset(dataset)
+    if output is None:
+        click.echo(render_metadata(dataset, fmt), nl=False)
+    else:
+        click.echo(f"{fmt} description: {write_metadata(dataset, fmt, output)}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import click
 
 from shards.errors import one_line_errors
 from shards.layout import write_atomic
+from shards.remote import is_url, open_dataset
 
 from . import __version__
 from .errors import TrainError
@@ -29,6 +30,13 @@ _BALANCE_HELP = ("Class balancing (docs/training.md, Class imbalance):\n\n\b\n"
                  "      (single-label datasets only)")
 
 
+def _dataset_dir(location: str) -> Path:
+    """The local directory of a dataset given as a directory or a URL (shards.remote.open_dataset)."""
+    if not is_url(location) and not Path(location).is_dir():
+        raise TrainError(f"dataset {location} not found: give a dataset directory made by `ecgrender build`, or its URL")
+    return open_dataset(location).resolve()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ecgtrain")
 def main():
@@ -39,7 +47,7 @@ def main():
 
 
 @main.command()
-@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("dataset", metavar="DATASET")
 @click.option("--model", "-m", required=True, type=click.Choice(model_names()), help=_MODEL_HELP)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Run directory: checkpoint.pt, metrics.jsonl, args.json, dataset.json, report.md ...")
@@ -65,11 +73,16 @@ def main():
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars.")
 @one_line_errors
 def fit(dataset, model, out, **options):
-    """Train MODEL on DATASET, checkpoint every epoch into RUN (--out), then report on the test split."""
+    """Train MODEL on DATASET, checkpoint every epoch into RUN (--out), then report on the test split.
+
+    DATASET is a directory made by `ecgrender build`, or its URL (http(s)://, s3://, ...): the shards are streamed,
+    the small files fetched once into the cache (docs/format.md, Remote datasets).
+    """
     from .engine import FitConfig
     from .engine import fit as run_fit
 
-    cfg = FitConfig(dataset=str(dataset.resolve()), model=model, out=str(out), **options)
+    cfg = FitConfig(dataset=str(_dataset_dir(dataset)), model=model, out=str(out),
+                    dataset_url=dataset if is_url(dataset) else None, **options)
     run = run_fit(cfg)
     report = run / "report.md"
     if report.is_file() and os.environ.get("RANK", "0") == "0":
@@ -78,7 +91,7 @@ def fit(dataset, model, out, **options):
 
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--dataset", metavar="DATASET",
               help="Dataset to evaluate on (default: the one the run was trained on; same classes needed). "
                    "Its report goes to RUN/eval-DATASETNAME-SHA8/ (SHA8: start of its dataset.json's sha256).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]),
@@ -94,7 +107,7 @@ def evaluate(run, dataset, split, batch_size, workers, device, progress):
     run: macro AUROC, macro AUPRC and F-max (intervals over patients), per-class AUROC/AUPRC, ROC curves."""
     from .report import evaluate_run
 
-    report = evaluate_run(run, dataset, split, device, batch_size, workers, progress)
+    report = evaluate_run(run, dataset and _dataset_dir(dataset), split, device, batch_size, workers, progress)
     m = json.loads(report.with_suffix(".json").read_text())["metrics"]
     if m.get("label_type") == "multi-label":
         def value(name: str) -> str:

@@ -46,9 +46,10 @@ BALANCE_MODES = ("none", "loss", "sampler")  # --balance: the paper's plain loss
 class FitConfig:
     """Everything that defines a run (stored in args.json and in every checkpoint)."""
 
-    dataset: str
+    dataset: str  # the dataset's local directory (for a URL: its cache directory, shards.remote)
     model: str
     out: str
+    dataset_url: str | None = None  # the URL the dataset was given as, if it was (recorded in args.json)
     epochs: int = 12
     batch_size: int = 32
     lr: float = 1e-3

@@ -22,13 +22,15 @@ from PIL import Image
 from .card import read_card
 from .errors import DatasetError
 from .layout import SAMPLE_EXTENSIONS, TARGET_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
+from .remote import is_url, open_stream, remote_base, shard_location
 from .writer import check_key
 
 _FIX = "run `ecgrender verify` on the dataset, then re-download or rebuild that shard"
 
 
 def split_shards(root: str | Path, split: str) -> list[tuple[str, int]]:
-    """(absolute path, number of samples) of each shard of `split`, in order, as dataset.json lists them.
+    """(absolute path or URL, number of samples) of each shard of `split`, in order, as dataset.json lists them
+    (URLs for a dataset opened from a URL: `remote.open_dataset`).
 
     Requires the card (a dataset without one is incomplete) and the shards it lists to be exactly those
     on disk: an unlisted shard or a listed one that is missing is a DatasetError naming it. An empty
@@ -37,8 +39,10 @@ def split_shards(root: str | Path, split: str) -> list[tuple[str, int]]:
     check_split(split)
     root = Path(root).resolve()
     files = read_card(root)["files"]
-    on_disk = {p.relative_to(root).as_posix() for p in shard_paths(root, split)}
     listed = sorted(rel for rel in files if shard_split(rel) == split)
+    if remote_base(root) is not None:  # a dataset opened from a URL: its shards are streamed from there
+        return [(shard_location(root, rel), files[rel]["samples"]) for rel in listed]
+    on_disk = {p.relative_to(root).as_posix() for p in shard_paths(root, split)}
     unlisted, missing = sorted(on_disk - set(listed)), sorted(set(listed) - on_disk)
     if unlisted:
         raise DatasetError(
@@ -171,7 +175,8 @@ def _shard_files(sources: Iterable[dict], samples: dict[str, int]) -> Iterator[d
     for source in sources:
         url, stream = source["url"], source["stream"]
         try:
-            check_shard_end(url)
+            if not is_url(url):  # a stream has no end to look at first; the sample count catches a cut one
+                check_shard_end(url)
             yield from _members(url, stream, samples[url])
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DatasetError(f"shard {url} is unreadable ({_one_line(exc)}): {_FIX}") from None
@@ -180,14 +185,20 @@ def _shard_files(sources: Iterable[dict], samples: dict[str, int]) -> Iterator[d
         yield {}
 
 
-def _open_error(exc: Exception) -> bool:
-    """url_opener's handler: a shard that cannot be opened is a DatasetError naming it."""
-    url = exc.args[-1] if exc.args else "?"
-    raise DatasetError(f"shard {url} cannot be opened ({type(exc).__name__}): {_FIX}")
+def _open_shards(src: Iterable[dict]) -> Iterator[dict]:
+    """Shard URLs or paths {url} -> {url, stream} (remote.open_stream: timeouts, retries); a shard that cannot be
+    opened is a DatasetError naming it."""
+    for source in src:
+        url = source["url"]
+        try:
+            stream = open_stream(url)
+        except (OSError, DatasetError) as exc:
+            raise DatasetError(f"shard {url} cannot be opened ({_one_line(exc)}): {_FIX}") from None
+        yield {**source, "stream": stream}
 
 
 def _shard_samples(src: Iterable[dict], samples: dict[str, int]) -> Iterator[dict]:
-    return wds.tariterators.group_by_keys(_shard_files(wds.tariterators.url_opener(src, handler=_open_error), samples))
+    return wds.tariterators.group_by_keys(_shard_files(_open_shards(src), samples))
 
 
 def shard_samples(samples: dict[str, int]):

@@ -29,6 +29,7 @@ from .layout import (
 )
 from .manifest import SEPARATOR, iter_manifest, multi_label_row_problem, window_row
 from .reader import MEMBER_DECODERS, member_name, sample_members_problem
+from .remote import open_stream, remote_base, shard_location
 from .writer import PNG_SIGNATURE
 
 _H5_BLOCK = 8192
@@ -64,7 +65,15 @@ def _digest_problem(rel: str, expected: dict, sha: str, size: int) -> str | None
 
 
 def _check_listing(root: Path, files: dict, problems: _Problems) -> None:
-    """Listed files present; no unlisted file in images/; shards of each split numbered 0..n-1."""
+    """Listed files present; no unlisted file in images/; shards of each split numbered 0..n-1. A dataset opened
+    from a URL: the listed shards numbered 0..n-1 (each is found or not when it is streamed; a server's other
+    files cannot be listed)."""
+    if remote_base(root) is not None:
+        for split in SPLITS:
+            names = sorted(rel for rel in files if shard_split(rel) == split)
+            if names != [shard_name(split, i) for i in range(len(names))]:
+                problems.append(f"dataset.json: its {split} shards are not numbered 0..{len(names) - 1}")
+        return
     for rel in files:
         if not (root / rel).is_file():
             problems.append(f"{rel}: listed in dataset.json but missing: re-download it")
@@ -229,15 +238,28 @@ class _ShardStream:
         self.damaged = True
         self.problems.append(text)
 
+    def _shards(self) -> list[tuple[str, str]]:
+        """(relative path, location) of the split's shards: those on disk, or for a dataset opened from a URL the
+        ones its card lists, at their URLs."""
+        if remote_base(self.root) is not None:
+            return [(rel, shard_location(self.root, rel)) for rel in sorted(self.files) if shard_split(rel) == self.split]
+        return [(p.relative_to(self.root).as_posix(), str(p)) for p in shard_paths(self.root, self.split)]
+
     def __iter__(self) -> Iterator[_Sample]:
-        for path in shard_paths(self.root, self.split):
-            rel = path.relative_to(self.root).as_posix()
-            try:
-                check_shard_end(path)
-            except DatasetError:
-                self._report(f"{rel}: truncated (no tar end marker): re-download or rebuild it")
+        remote = remote_base(self.root) is not None
+        for rel, location in self._shards():
+            if not remote:  # a stream has no end to look at first; its digest and sample count catch a cut one
+                try:
+                    check_shard_end(location)
+                except DatasetError:
+                    self._report(f"{rel}: truncated (no tar end marker): re-download or rebuild it")
             samples = 0
-            with open(path, "rb") as file:
+            try:
+                file = open_stream(location)
+            except (OSError, DatasetError) as exc:
+                self._report(f"{rel}: cannot be read ({exc}): re-download or rebuild it")
+                continue
+            with file:
                 reader = HashingReader(file, self.update)
                 try:
                     with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]  # a stream needs only read()
@@ -246,7 +268,11 @@ class _ShardStream:
                             yield sample
                 except (tarfile.TarError, EOFError, OSError) as exc:
                     self._report(f"{rel}: not a readable tar ({exc}): re-download or rebuild it")
-                sha, size = reader.drain()
+                try:
+                    sha, size = reader.drain()
+                except OSError as exc:  # a connection that broke: no digest to compare
+                    self._report(f"{rel}: cannot be read to its end ({exc}): try again, or re-download it")
+                    continue
             if rel in self.files:
                 expected = self.files[rel]
                 problem = _digest_problem(rel, expected, sha, size)
