@@ -164,3 +164,12 @@ def test_publish_refuses_http_and_unsound_datasets(served_root, tmp_path):
     result = ecgrender("publish", broken, f"file://{tmp_path}/pub")
     assert result.exit_code == 2 and "does not verify" in error_lines(result.output)[0]
     assert not (tmp_path / "pub").exists()
+
+
+def test_evaluate_on_a_served_dataset_gives_the_local_report(served_root, tmp_path):
+    local = _fit(served_root / "ds", tmp_path / "run", model="refecg")
+    with serve(served_root) as url:
+        result = CliRunner().invoke(ecgtrain_main, ["evaluate", str(tmp_path / "run"), "--dataset", url + "ds",
+                                                    "--workers", "0", "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["metrics"] == local
