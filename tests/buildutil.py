@@ -36,3 +36,13 @@ def error_lines(stderr: str) -> list[str]:
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file under root (relative path -> content)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def refused(result: Result, *expected: str) -> str:
+    """The one `error:` line of a refused command (exit status 2), containing every `expected` text."""
+    assert result.exit_code == 2, result.output + result.stderr
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]

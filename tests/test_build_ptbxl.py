@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import synth
-from buildutil import ecgrender, error_lines, tree_bytes
+from buildutil import ecgrender, error_lines, refused, tree_bytes
 from shards_helpers import edit_card, reseal_card
 
 from shards.layout import SPLITS
@@ -59,16 +59,6 @@ def card_of(out) -> dict:
 def manifest_of(out) -> list[dict]:
     with open(out / "manifest.csv", newline="") as f:
         return list(csv.DictReader(f))
-
-
-def refused(result, *expected: str) -> str:
-    """The one `error:` line of a refused command (exit status 2), containing every `expected` text."""
-    assert result.exit_code == 2, result.output + result.stderr
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1, result.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 def fold_split(record: str, val=(9,), test=(10,)) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml  # PyYAML comes with the test extra (dask depends on it)
-from buildutil import ecgrender, error_lines, tree_bytes
+from buildutil import ecgrender, refused, tree_bytes
 from shards_helpers import edit_card, make_dataset
 
 from shards.card import file_digest, read_card
@@ -77,15 +77,6 @@ def by_id(nodes: list[dict]) -> dict[str, dict]:
 
 def text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def refused(result, *expected: str) -> str:
-    assert result.exit_code == 2, result.output + result.stderr
-    lines = error_lines(result.stderr)
-    assert len(lines) == 1, result.stderr
-    for part in expected:
-        assert part in lines[0], lines[0]
-    return lines[0]
 
 
 # --- Croissant --------------------------------------------------------------------------------------------------
