@@ -78,8 +78,8 @@ def fetch_database(db: str, dest: Path | str, records: list[str] | None = None,
     `records` restricts the download to those record names; `base_url` replaces
     https://physionet.org/files/ (a mirror); `fs` picks the sampling rate for databases stored at several
     (PTB-XL: 100, the default, or 500 Hz; an error for the others). `dest` gets the database's files in
-    the published layout and a RECORDS file listing the records fetched, so it can be given to
-    `ecgrender build --source`.
+    the published layout and a RECORDS file listing the records fetched (added to those an earlier fetch
+    into `dest` listed), so it can be given to `ecgrender build --source`.
     """
     spec = database_spec(db)
     if not spec.fetchable:
@@ -131,5 +131,12 @@ def fetch_database(db: str, dest: Path | str, records: list[str] | None = None,
         detail = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise EcgError(f"cannot download {db} from {url} ({type(exc).__name__}: {detail}); check the network, "
                        f"or use a local copy of the database with --source") from None
-    write_atomic(dest / "RECORDS", "".join(f"{r}\n" for r in wanted))
+    write_atomic(dest / "RECORDS", "".join(f"{r}\n" for r in _merged_records(dest / "RECORDS", wanted)))
     return dest
+
+
+def _merged_records(path: Path, fetched: list[str]) -> list[str]:
+    """What dest's RECORDS lists after a fetch: the records an earlier fetch into it listed, then the new ones
+    (a second fetch, e.g. the other PTB-XL rate or more records, adds to the folder rather than hiding it)."""
+    earlier = [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return list(dict.fromkeys([*earlier, *fetched]))

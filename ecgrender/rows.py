@@ -33,6 +33,7 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
         if rows[0].multi_label != source.multi_label:
             raise EcgError(f"manifest {cfg.manifest} is {'multi' if rows[0].multi_label else 'single'}-label, --db "
                            f"{cfg.db} is not: use the source the manifest was made from")
+        _check_manifest_source(cfg, source)
         classes = manifest_classes(rows, cfg.manifest, _card_classes(cfg.manifest) if source.multi_label else None)
         _check_manifest_rows(cfg.manifest, scan, cfg.source)
         _refuse_gaps(cfg, _manifest_gaps(rows, classes), echo)
@@ -80,6 +81,20 @@ def _assignment(cfg, source, scan) -> dict[str, str] | None:
         return fold_assignment(scan.records, cfg.folds_val if cfg.folds_val is not None else DEFAULT_VAL_FOLDS,
                                cfg.folds_test if cfg.folds_test is not None else DEFAULT_TEST_FOLDS)
     return _split_file(cfg, source)
+
+
+def _check_manifest_source(cfg, source) -> None:
+    """EcgError when the dataset card next to `--manifest` says its records were read with another --task, --fs or
+    --resample than this build's (the same rows would then mean other labels or samples)."""
+    if not (cfg.manifest.parent / CARD).is_file():
+        return
+    stored = read_card(cfg.manifest.parent)["source"]
+    for option, value in (("task", getattr(source, "task", None)), ("fs", getattr(source, "fs", None)),
+                          ("resample", cfg.resample)):
+        before = stored.get("resampled_to_hz" if option == "resample" else option)
+        if before != value:
+            raise EcgError(f"manifest {cfg.manifest} was built with --{option} {before}, this build has --{option} "
+                           f"{value}: give the manifest's --{option}")
 
 
 def _card_classes(manifest: Path) -> list[str]:

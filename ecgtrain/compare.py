@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .errors import TrainError
 from .metrics import INTERVAL_METRICS, N_BOOTSTRAP, cluster_groups, group_confusions, paired_bootstrap
 from .metrics_multilabel import MULTILABEL_INTERVAL_METRICS, multilabel_metrics, paired_multilabel_bootstrap
@@ -60,6 +62,8 @@ def format_metric(metric: str, x: float, signed: bool = False) -> str:
 
 
 def _with_ci(metrics: dict, metric: str) -> str:
+    if metrics[metric] is None:  # e.g. macro AUROC of a test split where no class has positives and negatives
+        return "-"
     lo, hi = metrics[f"{metric}_ci95"]
     return f"{format_metric(metric, metrics[metric])} ({format_metric(metric, lo)}-{format_metric(metric, hi)})"
 
@@ -98,10 +102,19 @@ def compare_table(runs) -> str:
     return "\n".join(lines) + "\n" + ("\n" + multilabel_table(multi) if multi else "")
 
 
+def _dataset_label(report: dict) -> str:
+    """'ptbxl superdiagnostic 100 Hz, 5 classes': database, label task and window rate where the report names
+    them, and the number of classes (runs on other class subsets are other cells)."""
+    parts = [report["database"], report.get("task") or ""]
+    if report.get("window_fs"):
+        parts.append(f"{report['window_fs']:g} Hz")
+    return " ".join(p for p in parts if p) + f", {len(report['metrics']['per_class'])} classes"
+
+
 def multilabel_table(reports: list[dict]) -> str:
-    """Markdown: macro AUROC, macro AUPRC and F-max with intervals per multi-label run (model x dataset/split
-    scheme; a later run of the same cell replaces an earlier one)."""
-    cells = {(r["model"], r["database"], r["split_by"]): r["metrics"] for r in reports}
+    """Markdown: macro AUROC, macro AUPRC and F-max with intervals per multi-label run (model x dataset, task and
+    rate x split scheme; a later run of the same cell replaces an earlier one)."""
+    cells = {(r["model"], _dataset_label(r), r["split_by"]): r["metrics"] for r in reports}
     lines = ["Multi-label runs (test split):", "",
              "| model | dataset | macro AUROC | macro AUPRC | F-max | test groups |", "| --- | --- | --- | --- | --- | --- |"]
     for (m, db, by), metrics in sorted(cells.items(), key=lambda kv: (_model_key(kv[0][0]), kv[0][1:])):
@@ -177,6 +190,9 @@ def _paired_multilabel(runs, ref: Predictions, others: list[Predictions]) -> str
     for run, pred in zip(runs[1:], others):
         values = multilabel_metrics(pred.y_true, pred.proba)
         for m, (diff, (lo, hi)) in paired_multilabel_bootstrap(ref.y_true, ref.proba, pred.proba, groups).items():
+            if np.isnan(diff):
+                lines.append(f"| {run} | {_LABELS[m]} | {_value(values, m)} | - (undefined on these windows) | - |")
+                continue
             lines.append(f"| {run} | {_LABELS[m]} | {_value(values, m)} | "
                          f"{format_metric(m, diff, True)} ({format_metric(m, lo, True)} to {format_metric(m, hi, True)}) | "
                          f"{'yes' if lo > 0 or hi < 0 else 'no'} |")

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from shards import layout
 from shards.card import read_card
+from shards.manifest import read_manifest
 
 from .data import CardInfo, Standardize, card_info, dist_info, make_batches
 from .errors import TrainError
@@ -252,8 +253,11 @@ def set_balance(cfg: FitConfig, card: CardInfo, train_counts: dict) -> None:
         if cfg.balance == "sampler":
             raise TrainError("--balance sampler draws windows by their class; a multi-label window has several: use "
                              "--balance loss (BCE pos_weight = negatives / positives per class)")
-        windows = int((card.split_windows or {}).get("train", 0))
-        cfg.class_weights = positive_weights(classes, train_counts, windows) if cfg.balance == "loss" else None
+        if cfg.balance == "loss":
+            windows = sum(w.split == "train" for w in read_manifest(Path(cfg.dataset) / layout.MANIFEST))
+            cfg.class_weights = positive_weights(classes, train_counts, windows)
+        else:
+            cfg.class_weights = None
         return
     cfg.class_weights = class_weights(classes, train_counts) if cfg.balance == "loss" else None
     missing = [str(c) for c in classes if not train_counts.get(c)]
@@ -304,8 +308,11 @@ def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfi
 
 
 def val_macro_auroc(targets: np.ndarray, logits: np.ndarray) -> float:
-    """Macro AUROC of multi-label validation logits (NaN when no class has both positives and negatives)."""
-    values = auroc_per_class(np.asarray(targets), np.asarray(logits)) if len(targets) else np.array([np.nan])
+    """Macro AUROC of multi-label validation logits (NaN when no class has both positives and negatives, or when
+    a logit is not finite: training diverged)."""
+    if not len(targets) or not np.isfinite(logits).all():
+        return float("nan")
+    values = auroc_per_class(np.asarray(targets), np.asarray(logits))
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
 
 

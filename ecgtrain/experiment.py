@@ -268,20 +268,20 @@ def run_finished(run: PlannedRun, out: Path) -> bool:
 
 
 def build_datasets(exp: Experiment, out: Path, schemes: list[str], jobs: int | None, echo) -> None:
-    """Build each scheme's dataset with `ecgrender build` (it resumes an unfinished one)."""
+    """Build each scheme's dataset with `ecgrender build` (it resumes an unfinished one); the first multi-label one
+    stops the experiment (its tables are single-label)."""
     for scheme in schemes:
         dataset = out / DATASETS / scheme
         if dataset_complete(dataset):
             echo(f"dataset {scheme}: complete ({dataset})")
-            continue
-        cmd = build_command(exp.schemes[scheme], dataset, jobs)
-        echo(f"dataset {scheme}: {shlex.join(['ecgrender', *cmd])}")
-        rc = subprocess.run([sys.executable, "-m", "ecgrender.cli", *cmd], check=False).returncode
-        if rc != 0:
-            raise TrainError(f"building the {scheme} dataset failed (`ecgrender build` exit {rc}, its error is above): "
-                             f"fix the [build]/[schemes] options in {exp.path} and run again")
-    for scheme in schemes:
-        if read_card(out / DATASETS / scheme).get("label_type") == "multi-label":
+        else:
+            cmd = build_command(exp.schemes[scheme], dataset, jobs)
+            echo(f"dataset {scheme}: {shlex.join(['ecgrender', *cmd])}")
+            rc = subprocess.run([sys.executable, "-m", "ecgrender.cli", *cmd], check=False).returncode
+            if rc != 0:
+                raise TrainError(f"building the {scheme} dataset failed (`ecgrender build` exit {rc}, its error is "
+                                 f"above): fix the [build]/[schemes] options in {exp.path} and run again")
+        if read_card(dataset).get("label_type") == "multi-label":
             raise TrainError(f"dataset {scheme} of {exp.path} is multi-label: experiments tabulate the paper's "
                              "single-label accuracies; train multi-label datasets with `ecgtrain fit` and compare the "
                              "runs with `ecgtrain compare` (macro AUROC)")

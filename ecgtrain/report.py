@@ -129,8 +129,11 @@ def compute_multilabel_metrics(targets, scores, classes: list[str], records: lis
     ci = multilabel_bootstrap(y, p, groups, seed=seed)
     predicted = p >= 0.5
     tp, pos, flagged = (predicted & (y == 1)).sum(0), y.sum(0), predicted.sum(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sensitivity, ppv = np.nan_to_num(tp / pos), np.nan_to_num(tp / flagged)
+
+    def ratio(a, b) -> list[float | None]:  # undefined (None) without a denominator
+        return [float(x / n) if n else None for x, n in zip(a, b)]
+
+    sensitivity, ppv = ratio(tp, pos), ratio(tp, flagged)
     return {
         "label_type": "multi-label",
         "n_windows": int(len(y)),
@@ -142,7 +145,7 @@ def compute_multilabel_metrics(targets, scores, classes: list[str], records: lis
         "n_records": len(set(records)),
         "per_class": {c: {"auroc": point["auroc"][i], "auprc": point["auprc"][i], "positives": point["positives"][i],
                           "prevalence": float(pos[i] / len(y)) if len(y) else float("nan"),
-                          "sensitivity": float(sensitivity[i]), "ppv": float(ppv[i])} for i, c in enumerate(classes)},
+                          "sensitivity": sensitivity[i], "ppv": ppv[i]} for i, c in enumerate(classes)},
     }
 
 
@@ -162,7 +165,7 @@ def plot_roc(targets: np.ndarray, scores: np.ndarray, classes: list[str], path: 
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("sensitivity")
     ax.set_title(title, fontsize=9)
-    if len(classes) <= 15:
+    if len(classes) <= 15 and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="lower right")
     save_png(fig, path)
 
@@ -268,7 +271,10 @@ def _multilabel_markdown(r: dict) -> str:
     ]
     for c, v in m["per_class"].items():
         lines.append(f"| {c} | {_auroc(v['auroc'])} | {_auroc(v['auprc'])} | {v['prevalence']:.4f} | "
-                     f"{v['sensitivity']:.4f} | {v['ppv']:.4f} | {v['positives']} |")
+                     f"{_auroc(v['sensitivity'])} | {_auroc(v['ppv'])} | {v['positives']} |")
+    if m.get("non_finite_windows"):
+        lines += ["", f"**Warning:** the model gave non-finite outputs (NaN) for {m['non_finite_windows']} windows "
+                  "(its training diverged: lower --lr); they are scored as probability 0.5."]
     lines += ["", f"ROC curves: `roc{suffix}.png`. Per-window probabilities: `predictions{suffix}.csv`."]
     if r.get("curves"):
         lines.append("Training curves: `curves.png`.")
@@ -336,10 +342,13 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     loaded = load_run(run, setup_device(device))
     args, ckpt = loaded.checkpoint["args"], loaded.checkpoint
     dataset = Path(dataset or args["dataset"])
-    data_card = card_info(read_card(dataset))
+    data_raw = read_card(dataset)
+    data_card = card_info(data_raw)
+    kinds = {True: "multi-label", False: "single-label"}
     if data_card.classes != loaded.card.classes or data_card.multi_label != loaded.card.multi_label:
-        raise TrainError(f"dataset {dataset} has classes {data_card.classes}, the run was trained on "
-                         f"{loaded.card.classes}: evaluate on a dataset with the same classes")
+        raise TrainError(f"dataset {dataset} has {kinds[data_card.multi_label]} classes {data_card.classes}, the run "
+                         f"was trained on {kinds[loaded.card.multi_label]} classes {loaded.card.classes}: evaluate on a "
+                         "dataset with the same classes")
     sha = card_sha256(dataset)
     out = report_dir(run, dataset, sha, ckpt["card_sha256"])
     batches = make_batches(dataset, split, loaded.spec.name, batch_size, workers,
@@ -357,7 +366,10 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     out.mkdir(exist_ok=True)
     if loaded.card.multi_label:
         proba = sigmoid(logits)
+        diverged = int((~np.isfinite(proba)).any(axis=1).sum())  # a model whose training diverged outputs NaN
+        proba = np.nan_to_num(proba, nan=0.5)  # ranks nothing: scored as the uninformative 0.5
         metrics = compute_multilabel_metrics(labels, proba, classes, records, patients, args["seed"])
+        metrics["non_finite_windows"] = diverged
         plot_roc(np.asarray(labels, dtype=np.int64), proba, classes, out / f"roc{suffix}.png", title)
     else:
         proba = softmax(logits)
@@ -370,7 +382,8 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     result = {
         "model": loaded.spec.name, "display": loaded.spec.display, "database": data_card.database,
         "dataset": str(dataset), "card_sha256": sha, "trained_card_sha256": ckpt["card_sha256"], "split": split,
-        "split_by": data_card.split_by, "epoch": ckpt["epoch"], "epochs": args["epochs"], "metrics": metrics,
+        "split_by": data_card.split_by, "task": data_raw["source"].get("task"), "window_fs": data_card.fs,
+        "epoch": ckpt["epoch"], "epochs": args["epochs"], "metrics": metrics,
         "curves": out == run and plot_curves(run / METRICS, run / "curves.png"),
     }
     write_predictions(out / f"predictions{suffix}.csv", classes, keys, records, patients, labels, proba)

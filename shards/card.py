@@ -8,7 +8,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import FORMAT_VERSION, OLDEST_READABLE_VERSION
+from . import FORMAT_VERSION, OLDEST_READABLE_VERSION, SINGLE_LABEL_VERSION
 from .errors import DatasetError
 from .layout import CARD, SPLITS, is_dataset_file, shard_split, write_atomic
 
@@ -113,6 +113,8 @@ def check_card(card: dict, where: str) -> None:
         raise bad(f"label_type must be one of {', '.join(LABEL_TYPES)}")
     if card.get("label_type") == "multi-label" and any(";" in c for c in classes):
         raise bad("multi-label classes cannot contain ';' (it joins a window's classes)")
+    if card.get("label_type") == "multi-label" and card.get("format_version", FORMAT_VERSION) < 3:
+        raise bad(f"a multi-label dataset is format version 3, not {card.get('format_version')}")
     if len(card["leads"]) != card["n_leads"]:
         raise bad(f"n_leads is {card['n_leads']} but leads names {len(card['leads'])}")
     if not _positive(card["window"].get("length"), int):
@@ -150,7 +152,8 @@ def write_card(root: str | Path, card: dict) -> dict:
         else:
             sha, size = file_digest(root / rel)
             files[rel] = {"sha256": sha, "bytes": size}
-    full = {**card, "format_version": FORMAT_VERSION, "files": files}
+    version = FORMAT_VERSION if card.get("label_type") == "multi-label" else SINGLE_LABEL_VERSION
+    full = {**card, "format_version": version, "files": files}
     try:
         full[CARD_DIGEST] = card_digest(full)
         text = json.dumps(full, indent=2, sort_keys=True) + "\n"

@@ -25,7 +25,9 @@ def built(tmp_path_factory):
 
 
 def test_card_records_the_source_databases_licence_doi_and_citation(built):
-    source = json.loads((built / "dataset.json").read_text())["source"]
+    card = json.loads((built / "dataset.json").read_text())
+    assert card["format_version"] == 2
+    source = card["source"]
     assert source["licence"] == "ODC-By-1.0"
     assert source["doi"] == "10.13026/C2F305" and source["url"] == "https://physionet.org/content/mitdb/1.0.0/"
     assert source["citation"].startswith("@article{moody2001mitbih,") and "goldberger2000physionet" in source["citation"]
@@ -59,6 +61,7 @@ def test_ptbxl_card_names_its_licence_and_options(synth_ptbxl, tmp_path):
     card = json.loads((out / "dataset.json").read_text())
     assert card["source"]["licence"] == "CC-BY-4.0" and card["source"]["doi"] == "10.13026/kfzx-aw45"
     assert "wagner2020ptbxl" in card["source"]["citation"]
+    assert card["format_version"] == 3  # multi-label; the demo's single-label card stays version 2
     assert card["command"] == ("ecgrender build --db ptbxl --source SOURCE --split-by fold --allow-missing-classes "
                                "--folds-test 10,1 --out OUT")
 

@@ -461,3 +461,14 @@ def test_verify_catches_a_sample_with_a_cls_instead_of_a_hot(dataset_copy):
     reseal_card(dataset_copy)
     errors = verify_errors(dataset_copy)
     assert any("images/val-000000.tar" in e and row["key"] in e for e in errors), errors
+
+
+def test_manifest_rebuild_with_another_task_is_refused(synth_ptbxl, tmp_path):
+    first = tmp_path / "rhythm"
+    result = ecgrender("build", "--db", "ptbxl", "--source", synth_ptbxl, "--task", "rhythm", "--split-by", "fold",
+                       "--allow-missing-classes", "--jobs", 1, "--out", first)
+    assert result.exit_code == 0, result.output
+    again = ecgrender("build", "--db", "ptbxl", "--source", synth_ptbxl, "--manifest", first / "manifest.csv",
+                      "--allow-missing-classes", "--jobs", 1, "--out", tmp_path / "again")
+    refused(again, "was built with --task rhythm", "this build has --task superdiagnostic")
+    assert not (tmp_path / "again" / "dataset.json").exists()

@@ -132,3 +132,13 @@ def test_cli_fetch_ptbxl_errors_are_one_line(mirror, tmp_path, args, message):
     assert result.exit_code == 2
     (line,) = error_lines(result.stderr)
     assert message in line and result.stderr.count("\n") == 1
+
+
+def test_a_second_fetch_adds_to_records_so_both_rates_build(mirror, tmp_path):
+    url, served, _ = mirror
+    dest = tmp_path / "ptbxl"
+    fetch_database("ptbxl", dest, records=[synth.ptbxl_record_path(1, 100)], base_url=url, progress=False, fs=100)
+    fetch_database("ptbxl", dest, records=[synth.ptbxl_record_path(8, 500)], base_url=url, progress=False, fs=500)
+    assert (dest / "RECORDS").read_text().split() == [synth.ptbxl_record_path(1, 100), synth.ptbxl_record_path(8, 500)]
+    assert [r.name for r in open_source("ptbxl", dest, fs=100).scan().records] == [synth.ptbxl_record_path(1, 100)]
+    assert [r.name for r in open_source("ptbxl", dest, fs=500).scan().records] == [synth.ptbxl_record_path(8, 500)]

@@ -7,7 +7,7 @@ import tarfile
 import pytest
 from shards_helpers import card_fields, edit_card, make_dataset
 
-from shards import FORMAT_VERSION
+from shards import FORMAT_VERSION, SINGLE_LABEL_VERSION
 from shards.card import CARD_DIGEST, card_digest, file_digest, read_card, summarize_card, write_card
 from shards.errors import DatasetError
 
@@ -34,7 +34,7 @@ def test_card_lists_every_file_with_its_sha256_and_size(dataset):
                 digest["samples"] = len(tar.getnames()) // 3
         assert entry == digest
     assert [card["files"][f"images/train-00000{i}.tar"]["samples"] for i in range(3)] == [3, 3, 1]
-    assert card["format_version"] == FORMAT_VERSION
+    assert card["format_version"] == SINGLE_LABEL_VERSION  # what a version-2 reader reads: nothing new in it
 
 
 def test_write_card_skips_temp_and_hidden_files_and_is_deterministic(tmp_path):
@@ -114,6 +114,13 @@ def test_version_2_card_is_read_as_single_label(tmp_path):
     edit_card(tmp_path, lambda c: (c.update(format_version=2), c.pop("label_type", None)))
     card = read_card(tmp_path)
     assert card["format_version"] == 2 and card.get("label_type", "single-label") == "single-label"
+
+
+def test_multi_label_cards_are_version_3_and_a_version_2_one_is_refused(tmp_path):
+    make_dataset(tmp_path)
+    edit_card(tmp_path, lambda c: c.update(label_type="multi-label", format_version=2))
+    with pytest.raises(DatasetError, match="a multi-label dataset is format version 3, not 2"):
+        read_card(tmp_path)
 
 
 def test_card_whose_n_leads_disagrees_with_its_leads_is_refused(tmp_path):

@@ -125,3 +125,47 @@ def test_multi_label_runs_never_mix_with_single_label_datasets(dataset, tmp_path
                                        "--device", "cpu", "--no-progress"])
     assert result.exit_code == 2 and "same classes" in result.output
     assert np.isfinite(json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["val_auroc"])
+
+
+def _build_ptbxl(source, out, *options):
+    from buildutil import ecgrender
+
+    result = ecgrender("build", "--db", "ptbxl", "--source", source, "--split-by", "fold", "--allow-missing-classes",
+                       "--jobs", 1, "--out", out, *options)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_ptbxl_runs_of_two_tasks_stay_apart_and_undefined_metrics_show_as_dashes(synth_ptbxl, tmp_path):
+    """Trained on datasets `ecgrender build --db ptbxl` made; fold 10 of the synthetic tree has one NORM record
+    and no MI, so with --classes NORM,MI no class has positive and negative test windows."""
+    runs = []
+    for name, options in (("super", ()), ("rhythm", ("--task", "rhythm")), ("normmi", ("--classes", "NORM,MI"))):
+        dataset = _build_ptbxl(synth_ptbxl, tmp_path / f"ds-{name}", *options)
+        run = tmp_path / f"run-{name}"
+        result = _cli("fit", dataset, "--model", SIGNAL_MODEL, "--epochs", 1, "--batch-size", 4, "--workers", 0,
+                      "--device", "cpu", "--out", run, "--no-progress")
+        assert result.exit_code == 0, result.output
+        runs.append(run)
+    normmi = json.loads((runs[2] / "report.json").read_text())["metrics"]
+    assert normmi["auroc_macro"] is None and normmi["per_class"]["MI"]["sensitivity"] is None
+    table = _cli("compare", *runs)
+    assert table.exit_code == 0, table.output
+    rows = {line.split(" | ")[1]: line for line in table.output.splitlines() if line.startswith("| Ref-ECG |")}
+    rhythm_classes = json.loads((runs[1] / "report.json").read_text())["metrics"]["per_class"]
+    assert set(rows) == {"ptbxl superdiagnostic 100 Hz, 5 classes (split by fold)",
+                         f"ptbxl rhythm 100 Hz, {len(rhythm_classes)} classes (split by fold)",
+                         "ptbxl superdiagnostic 100 Hz, 2 classes (split by fold)"}
+    assert rows["ptbxl superdiagnostic 100 Hz, 2 classes (split by fold)"].split(" | ")[2] == "-"  # macro AUROC
+
+
+def test_a_diverged_multi_label_run_still_reports(dataset, tmp_path):
+    run = tmp_path / "run"
+    result = _cli("fit", dataset, "--model", SIGNAL_MODEL, "--epochs", 2, "--batch-size", 6, "--workers", 0,
+                  "--device", "cpu", "--lr", "1e12", "--out", run, "--no-progress")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and np.isnan(rows[-1]["val_auroc"])
+    metrics = json.loads((run / "report.json").read_text())["metrics"]
+    assert metrics["non_finite_windows"] == COUNTS["test"]
+    assert "training diverged" in (run / "report.md").read_text()
