@@ -192,7 +192,7 @@ def verify(dataset):
     from shards.remote import open_dataset
     from shards.verify import verify_dataset
 
-    problems = verify_dataset(open_dataset(dataset), progress=True)
+    problems = verify_dataset(open_dataset(dataset, fresh=True), progress=True)  # a URL's small files read again
     for problem in problems:
         click.echo(f"error: {problem}", err=True)
     if problems:

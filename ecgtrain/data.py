@@ -33,7 +33,7 @@ from shards import layout
 from shards.card import read_card
 from shards.errors import DatasetError
 from shards.manifest import read_manifest
-from shards.reader import decode_sample, shard_samples, split_shards
+from shards.reader import decode_sample, shard_digests, shard_samples, split_shards
 from shards.refecg import read_refecg
 
 from .models.registry import get_model
@@ -267,7 +267,7 @@ class ImageBatches:
         if train:
             # Full permutation of the shard list, seeded by (seed, epoch): identical on every rank and worker.
             stages.append(wds.detshuffle(len(urls), len(urls), seed=_stream_seed(seed, 0), epoch=start_epoch - 1))
-        stages += [wds.split_by_node, wds.split_by_worker, shard_samples(dict(shards))]
+        stages += [wds.split_by_node, wds.split_by_worker, shard_samples(dict(shards), shard_digests(root, split))]
         if train and balanced:
             counts = BalancedCounts.from_manifest(root, seed)
             counts.check_size(self.n_samples, f"dataset.json's {split} shards")

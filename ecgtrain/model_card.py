@@ -48,7 +48,8 @@ def model_card(args: dict, card: dict, report: dict, display: str, input_kind: s
         "output": ("independent sigmoid probabilities, one per class" if label_type == "multi-label"
                    else "softmax probabilities over the classes (prediction: the most probable)"),
         "test_metrics": {k: metrics[k] for k in metrics if k.split("_ci95")[0] in _HEADLINE[label_type]}
-                        | {k: metrics[k] for k in ("n_windows", "ci_unit", "ci_groups", "ci_resamples") if k in metrics},
+                        | {k: metrics[k] for k in ("n_windows", "ci_unit", "ci_groups", "ci_resamples", "non_finite_windows")
+                           if k in metrics},
         "limitations": [
             f"Trained and tested on {source['database']} {source['version']} only, split by {card['split_by']}; "
             "other databases, devices, sampling rates or lead sets are outside what was measured.",

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from shards import layout
 from shards.card import read_card
 from shards.manifest import Window, read_manifest
+from shards.remote import open_dataset
 
 from .data import card_info, make_batches
 from .errors import TrainError
@@ -38,7 +39,7 @@ from .metrics import (
 from .metrics_multilabel import multilabel_bootstrap, multilabel_metrics
 from .model_card import write_model_card
 from .predictions import write_predictions
-from .rundir import METRICS, card_sha256, read_metrics_rows
+from .rundir import ARGS, METRICS, card_sha256, read_metrics_rows
 
 
 def record_votes(y_true, y_pred, records: list[str]) -> tuple[float, int]:
@@ -341,6 +342,8 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     run = Path(run)
     loaded = load_run(run, setup_device(device))
     args, ckpt = loaded.checkpoint["args"], loaded.checkpoint
+    if dataset is None and args.get("dataset_url"):  # trained from a URL: read it again (a changed card is
+        dataset = open_dataset(args["dataset_url"])  # another dataset, reported in RUN/eval-...)
     dataset = Path(dataset or args["dataset"])
     data_raw = read_card(dataset)
     data_card = card_info(data_raw)
@@ -390,6 +393,7 @@ def evaluate_run(run, dataset=None, split: str = "test", device: str = "auto", b
     layout.write_atomic(report.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
     layout.write_atomic(report, _markdown(result))
     if out == run and split == "test":  # the run's own test report: its model card
-        write_model_card(run, args | {"card_sha256": ckpt["card_sha256"]}, loaded.card_dict, result,
+        recorded = json.loads((run / ARGS).read_text()) if (run / ARGS).is_file() else {}  # + torch, device used
+        write_model_card(run, args | recorded | {"card_sha256": ckpt["card_sha256"]}, loaded.card_dict, result,
                          loaded.spec.display, loaded.spec.input)
     return report

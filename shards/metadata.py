@@ -141,8 +141,11 @@ def _shards(card: dict, split: str | None = None) -> list[str]:
 
 
 def dataset_name(root: str | Path) -> str:
-    """The dataset's name: its directory's name."""
-    return Path(root).resolve().name
+    """The dataset's name: its directory's name (for a dataset opened from a URL, the URL's last part)."""
+    from .remote import remote_base
+
+    base = remote_base(root)
+    return base.rstrip("/").rsplit("/", 1)[-1] if base else Path(root).resolve().name
 
 
 def pretty_name(card: dict) -> str:

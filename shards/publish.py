@@ -1,8 +1,9 @@
 """`ecgrender publish DATASET DEST`: upload a verified dataset to an fsspec destination, its card last.
 
 Readers take a dataset to be complete only when its dataset.json is there (every reader starts from
-the card), so uploading every other file first and the card last means a half-uploaded dataset is
-never seen as complete; a re-run uploads everything again and ends the same.
+the card), so a card already at DEST (an earlier publish) is removed first, every other file uploaded
+next and the card last: a half-uploaded dataset is never seen as complete; a re-run uploads everything
+again and ends the same. DEST may not be the dataset itself or a folder inside it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def publish_dataset(dataset, dest: str, progress: bool = False) -> str:
     """Copy the dataset directory `dataset` to the fsspec URL `dest` (files, then the card); returns `dest`
     without a trailing slash. DatasetError when the dataset does not verify or `dest` cannot be written."""
     import fsspec
+    from fsspec.implementations.local import LocalFileSystem
 
     root = Path(dataset)
     if not is_url(dest):
@@ -40,9 +42,16 @@ def publish_dataset(dataset, dest: str, progress: bool = False) -> str:
         fs, base = fsspec.core.url_to_fs(dest)
     except (ImportError, ValueError) as exc:
         raise DatasetError(f"cannot publish to {dest}: {exc} (install the fsspec back end for its scheme)") from None
+    if isinstance(fs, LocalFileSystem):
+        where, source = Path(base).resolve(), root.resolve()
+        if where == source or source in where.parents:
+            raise DatasetError(f"cannot publish {root} to {dest}: that is the dataset itself or a folder inside it")
     files = [*sorted(card["files"]), CARD]  # the card last
     total = sum(card["files"][rel]["bytes"] for rel in files[:-1]) + (root / CARD).stat().st_size
+    rel = CARD
     try:
+        if fs.exists(f"{base}/{CARD}"):  # an earlier dataset there stops being one until the new card is written
+            fs.rm(f"{base}/{CARD}")
         with tqdm(total=total, unit="B", unit_scale=True, desc="publish", disable=not progress) as bar:
             for rel in files:
                 target = f"{base}/{rel}"

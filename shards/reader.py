@@ -19,7 +19,7 @@ import numpy as np
 import webdataset as wds
 from PIL import Image
 
-from .card import read_card
+from .card import HashingReader, read_card
 from .errors import DatasetError
 from .layout import SAMPLE_EXTENSIONS, TARGET_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
 from .remote import is_url, open_stream, remote_base, shard_location
@@ -170,18 +170,25 @@ def _members(url: str, stream, expected: int) -> Iterator[dict]:
         raise DatasetError(f"shard {url} holds {len(keys)} samples, dataset.json says {expected}: {_FIX}")
 
 
-def _shard_files(sources: Iterable[dict], samples: dict[str, int]) -> Iterator[dict]:
-    """webdataset stage: opened shards {url, stream} -> their checked members, then {} at each shard's end."""
+def _shard_files(sources: Iterable[dict], samples: dict[str, int], digests: dict[str, str]) -> Iterator[dict]:
+    """webdataset stage: opened shards {url, stream} -> their checked members, then {} at each shard's end; a
+    shard named in `digests` is hashed as it is read and must have that sha256."""
     for source in sources:
         url, stream = source["url"], source["stream"]
+        expected = digests.get(url)
+        reader = HashingReader(stream) if expected else stream
         try:
             if not is_url(url):  # a stream has no end to look at first; the sample count catches a cut one
                 check_shard_end(url)
-            yield from _members(url, stream, samples[url])
+            yield from _members(url, reader, samples[url])
+            sha = reader.drain()[0] if isinstance(reader, HashingReader) else None
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise DatasetError(f"shard {url} is unreadable ({_one_line(exc)}): {_FIX}") from None
         finally:
             stream.close()
+        if expected and sha != expected:
+            raise DatasetError(f"shard {url} is not the one dataset.json describes (sha256 {str(sha)[:12]}, the card "
+                               f"says {expected[:12]}): {_FIX}")
         yield {}
 
 
@@ -197,19 +204,28 @@ def _open_shards(src: Iterable[dict]) -> Iterator[dict]:
         yield {**source, "stream": stream}
 
 
-def _shard_samples(src: Iterable[dict], samples: dict[str, int]) -> Iterator[dict]:
-    return wds.tariterators.group_by_keys(_shard_files(_open_shards(src), samples))
+def _shard_samples(src: Iterable[dict], samples: dict[str, int], digests: dict[str, str]) -> Iterator[dict]:
+    return wds.tariterators.group_by_keys(_shard_files(_open_shards(src), samples, digests))
 
 
-def shard_samples(samples: dict[str, int]):
+def shard_digests(root: str | Path, split: str) -> dict[str, str]:
+    """{URL: sha256} of the shards of `split` of a dataset opened from a URL (streamed shards are checked against
+    their card as they are read); {} for a local dataset (checked by `ecgrender verify`)."""
+    if remote_base(root) is None:
+        return {}
+    files = read_card(root)["files"]
+    return {shard_location(root, rel): files[rel]["sha256"] for rel in files if shard_split(rel) == split}
+
+
+def shard_samples(samples: dict[str, int], digests: dict[str, str] | None = None):
     """webdataset pipeline stage: shard URLs {url} -> raw samples (bytes per member), in place of
     `tarfile_to_samples`; follow it with `wds.map(decode_sample)`.
 
-    `samples` is the card's {url: number of samples} (dict(split_shards(...))). A member other than the
-    format's, a truncated or unreadable shard, or a sample count other than the card's raise a
-    DatasetError naming the shard.
+    `samples` is the card's {url: number of samples} (dict(split_shards(...))); `digests` (shard_digests) the
+    sha256 a shard must have. A member other than the format's, a truncated or unreadable shard, a sample count
+    or sha256 other than the card's raise a DatasetError naming the shard.
     """
-    return wds.filters.pipelinefilter(_shard_samples)(samples=samples)
+    return wds.filters.pipelinefilter(_shard_samples)(samples=samples, digests=digests or {})
 
 
 def iter_samples(root: str | Path, split: str) -> Iterator[tuple[str, np.ndarray, Any, dict]]:
@@ -222,5 +238,6 @@ def iter_samples(root: str | Path, split: str) -> Iterator[tuple[str, np.ndarray
     if not shards:  # webdataset refuses an empty shard list
         return
     yield from wds.DataPipeline(
-        wds.SimpleShardList([url for url, _ in shards]), shard_samples(dict(shards)), wds.map(decode_sample)
+        wds.SimpleShardList([url for url, _ in shards]), shard_samples(dict(shards), shard_digests(root, split)),
+        wds.map(decode_sample)
     )

@@ -2,12 +2,14 @@
 `file://`; their fsspec back ends installed).
 
 `open_dataset(location)` gives every reader a local directory: for a URL, the card, manifest.csv and
-refecg.h5 are fetched once into a cache directory named after the sha256 of the card (each file checked
-against the card's sha256 and written under a temporary name, so a half-written cache file is never
-taken for a complete one: it is fetched again), and a `REMOTE` file there names the URL the shards are
-streamed from (`shard_location`): they are never downloaded as a whole. `open_stream(url)` opens one file
-for reading with timeouts and retries with backoff on connection errors and HTTP 5xx/429 answers; a
-connection that breaks while a file is read is an OSError naming the URL.
+refecg.h5 are fetched once into a cache directory named after the sha256 of the card and of the URL
+(each file checked against the card's sha256 and written under a temporary name, so a half-written
+cache file is never taken for a complete one: it is fetched again; `fresh=True` fetches them again in
+any case, as `verify` does), and a `REMOTE` file there names the URL the shards are streamed from
+(`shard_location`): they are never downloaded as a whole, and a reader checks each shard's sha256 as it
+streams it. `open_stream(url)` opens one file for reading with timeouts and retries with backoff on
+connection errors and HTTP 5xx/429 answers; a connection that breaks, or trickles slower than
+MIN_RATE bytes/s for a minute, while a file is read is an OSError naming the URL.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ CACHE_ENV = "IMECGNET_CACHE"  # where cached datasets go (default: ~/.cache/imec
 TIMEOUT_S = (10, 60)  # connect, read: no read waits longer for the next bytes
 RETRIES = 4  # further tries of a request that failed to connect or got a 5xx/429 answer
 BACKOFF_S = 0.5  # wait before the first retry, doubled after each
+MIN_RATE = 1024  # bytes/s: a transfer slower than this over its first minute (or later) counts as stalled
+SLOW_AFTER_S = 60.0
 _CHUNK = 1 << 20
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -48,12 +52,26 @@ class _Stream:
 
     def __init__(self, raw, url: str, close: Callable[[], None]):
         self.raw, self.url, self._close = raw, url, close
+        self.start, self.received = time.monotonic(), 0
 
     def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes as soon as some have come (all to the end for n < 0); b"" at the end."""
+        if n is None or n < 0:
+            parts = []
+            while part := self.read(_CHUNK):
+                parts.append(part)
+            return b"".join(parts)
+        read = getattr(self.raw, "read1", self.raw.read)  # read1: what has arrived, so a trickle is noticed
         try:
-            return self.raw.read(n)
+            data = read(n)
         except Exception as exc:  # urllib3 / fsspec / socket errors: the connection broke or timed out
             raise OSError(f"reading {self.url} failed ({type(exc).__name__}: {exc})") from None
+        self.received += len(data)
+        elapsed = time.monotonic() - self.start
+        if data and elapsed > SLOW_AFTER_S and self.received < MIN_RATE * elapsed:
+            raise OSError(f"reading {self.url} stalled ({self.received} bytes in {elapsed:.0f} s, under "
+                          f"{MIN_RATE} bytes/s)")
+        return data
 
     def close(self) -> None:
         self._close()
@@ -75,7 +93,13 @@ def _open_http(url: str) -> _Stream:
             time.sleep(BACKOFF_S * 2 ** (attempt - 1))
         try:
             response = requests.get(url, stream=True, timeout=TIMEOUT_S)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.ConnectTimeout:
+            problem = f"cannot connect (no connection within {TIMEOUT_S[0]} s)"
+            continue
+        except requests.Timeout:
+            problem = f"no answer within {TIMEOUT_S[1]} s"
+            continue
+        except requests.ConnectionError as exc:
             problem = f"cannot connect ({type(exc).__name__})"
             continue
         if response.status_code == 200:
@@ -103,8 +127,9 @@ def open_stream(location) -> IO[bytes] | _Stream:
         handle = fsspec.open(location, "rb").open()
     except FileNotFoundError:
         raise FileNotFoundError(f"{location} not found") from None
-    except ImportError as exc:
-        raise DatasetError(f"cannot read {location}: {exc} (install the fsspec back end for its scheme)") from None
+    except (ImportError, ValueError) as exc:  # a back end not installed, a scheme fsspec does not know
+        raise DatasetError(f"cannot read {location}: {exc} (check the URL's scheme; install the fsspec back end "
+                           "for it)") from None
     return _Stream(handle, location, handle.close)
 
 
@@ -125,9 +150,10 @@ def _cached(path: Path, expected: dict) -> bool:
     return path.is_file() and path.stat().st_size == expected["bytes"] and file_digest(path)[0] == expected["sha256"]
 
 
-def open_dataset(location) -> Path:
+def open_dataset(location, fresh: bool = False) -> Path:
     """A local directory to read the dataset at `location` from: the path itself, or for a URL its cache
-    directory (module docstring). DatasetError naming the URL when it holds no dataset or other files."""
+    directory (module docstring; `fresh`: fetch the small files again even when the cache holds them).
+    DatasetError naming the URL when it holds no dataset or other files."""
     if not is_url(location):
         return Path(location)
     base = str(location).rstrip("/") + "/"
@@ -138,8 +164,13 @@ def open_dataset(location) -> Path:
         raise DatasetError(f"{base}{CARD} not found: {base} is not a dataset (or its upload did not finish)") from None
     except OSError as exc:
         raise DatasetError(f"cannot read the dataset at {base}: {exc}") from None
-    root = cache_root() / hashlib.sha256(card_bytes).hexdigest()[:32]
-    root.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(card_bytes).hexdigest()[:32] + "-" + hashlib.sha256(base.encode()).hexdigest()[:8]
+    root = cache_root() / key  # one per card and URL: a cache always streams from the URL it was filled from
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"cannot make the dataset cache {root} ({exc.strerror}): set {CACHE_ENV} to a writable "
+                           "folder") from None
     if not (root / CARD).is_file() or (root / CARD).read_bytes() != card_bytes:
         with atomic_path(root / CARD) as tmp:
             tmp.write_bytes(card_bytes)
@@ -147,7 +178,7 @@ def open_dataset(location) -> Path:
     for rel in (MANIFEST, REFECG):
         if rel not in files:
             raise DatasetError(f"{base}{CARD} lists no {rel}: the dataset is incomplete; ask its owner to republish")
-        if not _cached(root / rel, files[rel]):
+        if fresh or not _cached(root / rel, files[rel]):
             try:
                 _fetch(base + rel, root / rel, files[rel])
             except OSError as exc:

@@ -326,7 +326,7 @@ def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: 
         stream = _ShardStream(root, split, card["files"], update, problems)
         rows = zip_longest(_split_rows(root, split), stream, _h5_split(h5, split, n, length, problems, n_classes))
         shards_ok, h5_ok = True, h5 is not None
-        for i, (expected, sample, h5_row) in enumerate(rows):
+        for i, (expected, sample, h5_row) in enumerate(_guarded(rows, problems, split)):
             shards_ok &= not stream.damaged
             if shards_ok:
                 shards_ok = _compare_sample(split, i, expected, sample, problems)
@@ -340,6 +340,15 @@ def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: 
                         f"rebuild refecg.h5"
                     )
                     h5_ok = False
+
+
+def _guarded(rows: Iterator, problems: _Problems, split: str) -> Iterator:
+    """`rows`, ended (with a problem) when refecg.h5's data cannot be read: a damaged HDF5 file raises OSError
+    from inside h5py."""
+    try:
+        yield from rows
+    except OSError as exc:
+        problems.append(f"{REFECG}: /{split} cannot be read ({' '.join(str(exc).split())}): rebuild or re-download it")
 
 
 def _target(row: dict) -> int | str:

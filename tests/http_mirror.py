@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -13,8 +14,9 @@ from pathlib import Path
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves files; `faults` maps a URL path to "error-N" (HTTP 500 for the first N requests) or "drop-N"
-    (send the headers of the whole file, then only its first N bytes, and close the connection)."""
+    """Serves files; `faults` maps a URL path to "error-N" (HTTP 500 for the first N requests), "drop-N" (send
+    the headers of the whole file, then only its first N bytes, and close the connection) or "slow-N" (send it
+    N bytes every 50 ms)."""
 
     def __init__(self, *args, faults: dict[str, str], hits: Counter, **kwargs):
         self.faults, self.hits = faults, hits
@@ -28,6 +30,19 @@ class _Handler(SimpleHTTPRequestHandler):
         kind, _, n = self.faults.get(self.path, "").partition("-")
         if kind == "error" and self.hits[self.path] <= int(n):
             self.send_error(500, "injected failure")
+            return
+        if kind == "slow":  # the whole file, N bytes at a time, 50 ms apart
+            data = Path(self.translate_path(self.path)).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for start in range(0, len(data), int(n)):
+                try:
+                    self.wfile.write(data[start:start + int(n)])
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+                time.sleep(0.05)
             return
         if kind == "drop":
             data = Path(self.translate_path(self.path)).read_bytes()

@@ -173,3 +173,86 @@ def test_evaluate_on_a_served_dataset_gives_the_local_report(served_root, tmp_pa
                                                     "--workers", "0", "--device", "cpu", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "run" / "report.json").read_text())["metrics"] == local
+
+
+def test_publish_refuses_the_dataset_itself_and_a_republish_first_removes_the_old_card(served_root, tmp_path):
+    own = tmp_path / "own"
+    shutil.copytree(served_root / "ds", own)
+    before = tree_bytes(own)
+    result = ecgrender("publish", own, f"file://{own}")
+    assert result.exit_code == 2 and "that is the dataset itself" in error_lines(result.output)[0]
+    result = ecgrender("publish", own, f"file://{own}/images/inner")
+    assert result.exit_code == 2 and tree_bytes(own) == before
+    dest = tmp_path / "pub"
+    assert ecgrender("publish", own, f"file://{dest}").exit_code == 0
+    (own / "images" / "val-000000.tar").unlink()  # the next publish cannot even start: it does not verify
+    assert ecgrender("publish", own, f"file://{dest}").exit_code == 2 and (dest / "dataset.json").is_file()
+    shutil.copy(served_root / "ds" / "images" / "val-000000.tar", own / "images")
+    fs = fsspec.filesystem("file")
+    real_open = type(fs).open
+
+    def failing_open(self, path, mode="rb", **kw):
+        if "wb" in mode and path.endswith("train-000001.tar"):
+            raise OSError("disk full")
+        return real_open(self, path, mode, **kw)
+
+    type(fs).open = failing_open
+    try:
+        with pytest.raises(DatasetError, match="the card was not written"):
+            publish_dataset(own, f"file://{dest}")
+    finally:
+        type(fs).open = real_open
+    assert not (dest / "dataset.json").exists()  # the old dataset there is no longer taken for complete
+
+
+def test_verify_reads_the_small_files_again_and_the_loader_checks_streamed_shards(served_root, tmp_path):
+    copy = tmp_path / "served"
+    shutil.copytree(served_root / "ds", copy / "ds")
+    with serve(copy) as url:
+        assert ecgrender("verify", url + "ds").exit_code == 0  # fills the cache
+        manifest = copy / "ds" / "manifest.csv"
+        manifest.write_text(manifest.read_text().replace("train", "trian", 1))
+        result = ecgrender("verify", url + "ds")
+        assert result.exit_code == 2
+        assert error_lines(result.output)[0].startswith(f"error: {url}ds/manifest.csv differs from the dataset card")
+        shard = copy / "ds" / "images" / "train-000000.tar"
+        data = bytearray(shard.read_bytes())
+        data[-3000] ^= 0xFF  # same samples, another image
+        shard.write_bytes(bytes(data))
+        batches = make_batches(open_dataset(url + "ds"), "train", "imresnet34", batch_size=4, workers=0, train=True)
+        with pytest.raises(DatasetError, match="train-000000.tar is not the one dataset.json describes"):
+            for _ in batches:
+                pass
+
+
+def test_each_url_has_its_own_cache(served_root, tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(served_root / "ds", mirror / "ds")
+    with serve(served_root) as first, serve(mirror) as second:
+        one, two = open_dataset(first + "ds"), open_dataset(second + "ds")
+    assert one != two and (one / "REMOTE").read_text() == first + "ds/" and (two / "REMOTE").read_text() == second + "ds/"
+
+
+def test_a_stalled_transfer_is_an_error_naming_the_url(served_root, monkeypatch):
+    monkeypatch.setattr(remote, "SLOW_AFTER_S", 0.2)
+    with serve(served_root, faults={"/ds/dataset.json": "slow-10"}) as url:  # 200 bytes/s
+        result = ecgrender("info", url + "ds")
+    assert result.exit_code == 2
+    assert f"{url}ds/dataset.json stalled" in error_lines(result.output)[0]
+
+
+@pytest.mark.parametrize("location,message", [
+    ("foo://somewhere/ds", "check the URL's scheme"),
+])
+def test_bad_locations_are_one_line_errors(location, message):
+    result = ecgrender("info", location)
+    assert result.exit_code == 2 and message in error_lines(result.output)[0]
+
+
+def test_a_cache_that_cannot_be_made_is_a_one_line_error(served_root, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(remote.CACHE_ENV, str(blocker))
+    with serve(served_root) as url:
+        result = ecgrender("info", url + "ds")
+    assert result.exit_code == 2 and f"set {remote.CACHE_ENV} to a writable folder" in error_lines(result.output)[0]

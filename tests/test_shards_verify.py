@@ -184,3 +184,13 @@ def test_missing_card_is_the_only_problem(dataset):
     (root / "dataset.json").unlink()
     problems = verify_dataset(root)
     assert len(problems) == 1 and "dataset.json not found" in problems[0]
+
+
+def test_refecg_h5_whose_data_cannot_be_read_is_a_problem_not_a_crash(tmp_path):
+    make_dataset(tmp_path)
+    path = tmp_path / "refecg.h5"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the last byte: in the heap of the test split's keys
+    path.write_bytes(bytes(data))
+    problems = verify_dataset(tmp_path)
+    assert any(p.startswith("refecg.h5: /test cannot be read (") for p in problems), problems

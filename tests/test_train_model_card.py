@@ -4,6 +4,7 @@ checksum, licence, classes, lead order, render settings) and its test metrics wi
 import json
 
 import pytest
+import torch
 from _train_data import CLASSES, LEADS, SMALL, make_dataset
 from click.testing import CliRunner
 
@@ -22,6 +23,8 @@ def test_fit_writes_a_model_card_that_matches_the_run(tmp_path, multi_label):
     card = json.loads((run / "model_card.json").read_text())
     report = json.loads((run / "report.json").read_text())["metrics"]
     assert card["model"] == "refecg" and card["training"]["epochs"] == 1 and card["training"]["seed"] == 0
+    assert card["training"]["torch"] == torch.__version__ and card["training"]["device"] == "cpu"
+    assert card["training"]["world_size"] == 1
     data = card["data"]
     assert data["card_sha256"] == card_sha256(dataset)
     assert data["classes"] == CLASSES and data["leads"] == LEADS and data["render"] == SMALL.as_dict()
