@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from shards.card import file_digest, read_card, write_card
 from shards.layout import CARD, IMAGES, MANIFEST, REFECG, SPLITS, write_atomic
-from shards.manifest import SEPARATOR, Window, manifest_classes, read_manifest, write_manifest
+from shards.manifest import Window, manifest_classes, read_manifest, write_manifest
 
 from . import __version__
 from .errors import EcgError
@@ -197,7 +197,7 @@ def _prepare_out(cfg: BuildConfig, settings: dict, echo: Callable[[str], None]) 
 
 def summarize(rows: list[Window], classes: list[str]) -> dict:
     """Windows per split and class (a multi-label window counts for each of its classes)."""
-    counts = Counter((w.split, c) for w in rows for c in (w.label.split(SEPARATOR) if w.multi_label else [w.label]))
+    counts = Counter((w.split, c) for w in rows for c in w.classes)
     return {s: {c: counts[(s, c)] for c in classes} for s in SPLITS}
 
 

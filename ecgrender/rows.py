@@ -42,13 +42,7 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
     classes = cfg.classes or list(source.default_classes)
     if source.multi_label:
         return _plan_multi_label(cfg, source, scan, classes, echo, progress)
-    found = {span.label for record in scan.records for span in record.spans}
-    unknown = [c for c in classes if c not in found]
-    if cfg.classes and unknown:
-        raise EcgError(
-            f"class {unknown[0]!r} does not occur in the selected {cfg.db} records "
-            f"(labels found: {', '.join(sorted(found)) or 'none'}): check --classes"
-        )
+    _check_classes(cfg, classes, {span.label for record in scan.records for span in record.spans})
     for name, reason in scan.excluded:
         echo(f"left out {name}: {reason}")
     assignment = _assignment(cfg, source, scan)  # split file and fold errors before any signal is read
@@ -58,21 +52,37 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
     )
     for line in plan.summary_lines():
         echo(line)
-    counts = plan.counts()
-    empty = [c for c in classes if not counts.get(c)]
-    if empty:
-        echo(f"warning: no windows for class {', '.join(empty)}: left out of this dataset's classes")
-        classes = [c for c in classes if counts.get(c)]
-    splits = assign_splits(
-        plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction, val_fraction=cfg.val_fraction, seed=cfg.seed,
-        assignment=assignment,
-    )
-    for warning in splits.warnings:
-        echo(f"warning: {warning}")
+    classes = _with_windows(classes, plan.counts(), echo)
+    splits = _split(cfg, plan, assignment, echo)
     if splits.dropped:
         echo(f"left out {splits.dropped} windows next to split boundaries (time split: a gap of one window)")
     _refuse_gaps(cfg, splits.gaps, echo)
     return make_manifest(plan, splits.splits, classes, source.database, cfg.seed), classes
+
+
+def _check_classes(cfg, classes: list[str], found: set[str]) -> None:
+    """EcgError when a class given with --classes occurs in no selected record (`found`: the classes that do)."""
+    unknown = [c for c in classes if c not in found]
+    if cfg.classes and unknown:
+        raise EcgError(f"class {unknown[0]!r} does not occur in the selected {cfg.db} records "
+                       f"(labels found: {', '.join(sorted(found)) or 'none'}): check --classes")
+
+
+def _with_windows(classes: list[str], counts, echo) -> list[str]:
+    """The classes that got windows (`counts`: class -> windows); the others are dropped with a warning."""
+    empty = [c for c in classes if not counts.get(c)]
+    if empty:
+        echo(f"warning: no windows for class {', '.join(empty)}: left out of this dataset's classes")
+    return [c for c in classes if counts.get(c)]
+
+
+def _split(cfg, plan, assignment: dict[str, str] | None, echo):
+    """The plan's splits (assign_splits with the options of `cfg`), their warnings echoed."""
+    splits = assign_splits(plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction,
+                           val_fraction=cfg.val_fraction, seed=cfg.seed, assignment=assignment)
+    for warning in splits.warnings:
+        echo(f"warning: {warning}")
+    return splits
 
 
 def _assignment(cfg, source, scan) -> dict[str, str] | None:
@@ -132,11 +142,8 @@ def _plan_multi_label(cfg, source, scan, classes: list[str], echo, progress: boo
                        "per record (--window, --max-overlap)")
     if len(set(classes)) != len(classes):
         raise EcgError(f"classes {classes} must be a list without repeats: fix --classes")
-    found = {c for record in scan.records for span in record.spans for c in span.label.split(SEPARATOR)}
-    unknown = [c for c in classes if c not in found]
-    if cfg.classes and unknown:
-        raise EcgError(f"class {unknown[0]!r} does not occur in the selected {cfg.db} records "
-                       f"(classes found: {', '.join(sorted(found)) or 'none'}): check --classes")
+    _check_classes(cfg, classes, {c for record in scan.records for span in record.spans
+                                  for c in span.label.split(SEPARATOR)})
     scan = restrict_classes(scan, classes)
     assignment = _assignment(cfg, source, scan)  # fold errors before any signal is read
     left_out = Counter(why for _, why in scan.excluded)
@@ -156,14 +163,8 @@ def _plan_multi_label(cfg, source, scan, classes: list[str], echo, progress: boo
     if plan.records_without_windows:
         name, why = plan.records_without_windows[0]
         echo(f"records without windows: {len(plan.records_without_windows)} (first: {name}: {why})")
-    empty = [c for c in classes if not positives[c]]
-    if empty:
-        echo(f"warning: no windows for class {', '.join(empty)}: left out of this dataset's classes")
-        classes = [c for c in classes if positives[c]]
-    splits = assign_splits(plan, split_by=cfg.split_by, test_fraction=cfg.test_fraction,
-                           val_fraction=cfg.val_fraction, seed=cfg.seed, assignment=assignment)
-    for warning in splits.warnings:
-        echo(f"warning: {warning}")
+    classes = _with_windows(classes, positives, echo)
+    splits = _split(cfg, plan, assignment, echo)
     rows = make_manifest(plan, splits.splits, classes, source.database, cfg.seed, multi_label=True)
     _refuse_gaps(cfg, _manifest_gaps(rows, classes), echo)
     return rows, classes
@@ -186,7 +187,7 @@ def _split_file(cfg, source) -> dict[str, str] | None:
 def _manifest_gaps(rows: list[Window], classes: list[str]) -> list[str]:
     """Empty splits, and classes missing from a non-empty split, of a manifest's rows (a multi-label row holds
     each of its classes)."""
-    held = {(w.split, c) for w in rows for c in (w.label.split(SEPARATOR) if w.multi_label else [w.label])}
+    held = {(w.split, c) for w in rows for c in w.classes}
     used = [s for s in SPLITS if any(split == s for split, _ in held)]
     gaps = [f"split {s} is empty in the manifest" for s in SPLITS if s not in used]
     return gaps + [f"class {c} has no window in {s} in the manifest" for s in used for c in classes

@@ -30,7 +30,7 @@ import torch
 import webdataset as wds
 
 from shards import layout
-from shards.card import read_card
+from shards.card import is_multi_label, read_card
 from shards.errors import DatasetError
 from shards.manifest import read_manifest
 from shards.reader import decode_sample, shard_digests, shard_samples, split_shards
@@ -152,7 +152,7 @@ def card_info(card: dict) -> CardInfo:
     try:
         return CardInfo(list(card["classes"]), card["source"]["database"], int(card["window"]["length"]),
                         int(card["n_leads"]), list(card["leads"]), card["split_by"], card["window"].get("fs"),
-                        card["renderer"], dict(card["render"]), card.get("label_type") == "multi-label",
+                        card["renderer"], dict(card["render"]), is_multi_label(card),
                         card.get("split_windows"))
     except (KeyError, TypeError, ValueError) as exn:
         raise DatasetError(f"dataset card lacks a field the trainer needs ({exn}): rebuild with `ecgrender build`") from None
@@ -275,7 +275,7 @@ class ImageBatches:
         if train:
             stages.append(wds.detshuffle(SHUFFLE_BUFFER, SHUFFLE_BUFFER // 2, seed=_stream_seed(seed, 1), epoch=start_epoch - 1))
         card = read_card(root)
-        n_targets = len(card["classes"]) if card.get("label_type") == "multi-label" else None
+        n_targets = len(card["classes"]) if is_multi_label(card) else None
         stages += [wds.map(functools.partial(_decode, n_targets=n_targets)), wds.batched(batch_size, collation_fn=_collate, partial=True)]  # last batch of a worker may be short
         pipeline = wds.DataPipeline(*stages)
         self.loader = wds.WebLoader(

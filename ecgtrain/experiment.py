@@ -25,7 +25,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from shards import layout
-from shards.card import read_card
+from shards.card import is_multi_label, read_card
 
 from .engine import FitConfig
 from .errors import TrainError
@@ -281,7 +281,7 @@ def build_datasets(exp: Experiment, out: Path, schemes: list[str], jobs: int | N
             if rc != 0:
                 raise TrainError(f"building the {scheme} dataset failed (`ecgrender build` exit {rc}, its error is "
                                  f"above): fix the [build]/[schemes] options in {exp.path} and run again")
-        if read_card(dataset).get("label_type") == "multi-label":
+        if is_multi_label(read_card(dataset)):
             raise TrainError(f"dataset {scheme} of {exp.path} is multi-label: experiments tabulate the paper's "
                              "single-label accuracies; train multi-label datasets with `ecgtrain fit` and compare the "
                              "runs with `ecgtrain compare` (macro AUROC)")

@@ -31,6 +31,11 @@ FIELDS = {
 LABEL_TYPES = ("single-label", "multi-label")  # `label_type` (format 3; absent: single-label)
 
 
+def is_multi_label(card: dict) -> bool:
+    """True for a multi-label dataset's card (`label_type`; cards before format 3 are single-label)."""
+    return card.get("label_type") == "multi-label"
+
+
 class HashingReader:
     """Binary reader that hashes and counts every byte read through it (one read serves parsing and sha256)."""
 
@@ -111,9 +116,9 @@ def check_card(card: dict, where: str) -> None:
         raise bad("classes must be a non-empty list of distinct labels")
     if card.get("label_type", LABEL_TYPES[0]) not in LABEL_TYPES:
         raise bad(f"label_type must be one of {', '.join(LABEL_TYPES)}")
-    if card.get("label_type") == "multi-label" and any(";" in c for c in classes):
+    if is_multi_label(card) and any(";" in c for c in classes):
         raise bad("multi-label classes cannot contain ';' (it joins a window's classes)")
-    if card.get("label_type") == "multi-label" and card.get("format_version", FORMAT_VERSION) < 3:
+    if is_multi_label(card) and card.get("format_version", FORMAT_VERSION) < 3:
         raise bad(f"a multi-label dataset is format version 3, not {card.get('format_version')}")
     if len(card["leads"]) != card["n_leads"]:
         raise bad(f"n_leads is {card['n_leads']} but leads names {len(card['leads'])}")
@@ -152,7 +157,7 @@ def write_card(root: str | Path, card: dict) -> dict:
         else:
             sha, size = file_digest(root / rel)
             files[rel] = {"sha256": sha, "bytes": size}
-    version = FORMAT_VERSION if card.get("label_type") == "multi-label" else SINGLE_LABEL_VERSION
+    version = FORMAT_VERSION if is_multi_label(card) else SINGLE_LABEL_VERSION
     full = {**card, "format_version": version, "files": files}
     try:
         full[CARD_DIGEST] = card_digest(full)
@@ -247,7 +252,7 @@ def _counts_table(card: dict) -> list[str]:
     rows = [[c, *(counts[s].get(c, 0) for s in SPLITS)] for c in classes]
     rows = [[*r, sum(r[1:])] for r in rows]
     windows = card.get("split_windows")
-    if card.get("label_type") == "multi-label" and isinstance(windows, dict):  # a window counts for each class
+    if is_multi_label(card) and isinstance(windows, dict):  # a window counts for each class
         rows.append(["windows", *(windows.get(s, 0) for s in SPLITS), sum(windows.get(s, 0) for s in SPLITS)])
     else:
         rows.append(["total", *(sum(r[i] for r in rows) for i in range(1, len(header)))])
@@ -284,7 +289,7 @@ def summarize_card(card: dict) -> str:
         f"files        {len(files)}, {_size(sum(f['bytes'] for f in files.values()))} "
         f"(shards: {', '.join(f'{s} {n}' for s, n in shards.items())})",
         "windows per split and class" + (" (a window counts for each of its classes):"
-                                          if card.get("label_type") == "multi-label" else ":"),
+                                          if is_multi_label(card) else ":"),
         *_counts_table(card),
     ]
     if source.get("citation"):

@@ -36,6 +36,11 @@ class Window:
     def multi_label(self) -> bool:
         return bool(self.targets)
 
+    @property
+    def classes(self) -> list[str]:
+        """The window's classes: its label, or a multi-label window's labels joined in `label`."""
+        return self.label.split(SEPARATOR) if self.targets else [self.label]
+
 
 TARGETS = "targets"
 COLUMNS = tuple(f.name for f in fields(Window) if f.name != TARGETS)  # every manifest has these

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .card import file_digest, read_card
+from .card import file_digest, is_multi_label, read_card
 from .errors import DatasetError
 from .layout import CARD, IMAGES, MANIFEST, REFECG, SPLITS, shard_split, write_atomic
 from .manifest import COLUMNS, MULTI_LABEL_ID, SEPARATOR, TARGETS
@@ -119,10 +119,6 @@ def size_category(n: int) -> str:
     return "n>1B"
 
 
-def _multi_label(card: dict) -> bool:
-    return card.get("label_type") == "multi-label"
-
-
 def _total(card: dict) -> int:
     """All windows: the card's `total`, else the samples of its shards."""
     total = card.get("total")
@@ -150,7 +146,7 @@ def dataset_name(root: str | Path) -> str:
 
 def pretty_name(card: dict) -> str:
     source = card["source"]
-    kind = "multi-label" if _multi_label(card) else "single-label"
+    kind = "multi-label" if is_multi_label(card) else "single-label"
     return f"{source['database']} ({source['version']}) rendered ECG images, {kind}, split by {card['split_by']}"
 
 
@@ -158,7 +154,7 @@ def summary(card: dict) -> str:
     """One paragraph on what the dataset is, from its card."""
     source, window = card["source"], card["window"]
     fs = f" at {window['fs']:g} Hz" if "fs" in window else ""
-    kind = ("multi-label (a window has one or more of the classes)" if _multi_label(card)
+    kind = ("multi-label (a window has one or more of the classes)" if is_multi_label(card)
             else "single-label (one class per window)")
     out = card["render"].get("out_h"), card["render"].get("out_w")
     size = f"{out[0]} x {out[1]} (h x w) " if all(out) else ""
@@ -210,7 +206,7 @@ def _distribution(root: Path, card: dict) -> list[dict]:
     for rel in (MANIFEST, REFECG):
         if rel not in files:
             raise DatasetError(f"{root / CARD} lists no {rel}: the dataset is incomplete; re-download or rebuild it")
-    multi = _multi_label(card)
+    multi = is_multi_label(card)
     card_sha, card_size = file_digest(root / CARD)
     y = "int64 (N, C): the multi-hot targets" if multi else "int64 (N,): the label id"
     objects = [
@@ -258,7 +254,7 @@ def _distribution(root: Path, card: dict) -> list[dict]:
 
 
 def _record_sets(card: dict) -> list[dict]:
-    multi = _multi_label(card)
+    multi = is_multi_label(card)
     classes = card["classes"]
     manifest = {"fileObject": {"@id": MANIFEST}}
     fields = []
@@ -392,7 +388,7 @@ def hf_card(root: str | Path) -> str:
     """The Hugging Face dataset card (README.md: YAML header, then markdown) of the dataset at `root`."""
     root = Path(root)
     card = read_card(root)
-    source, multi, classes = card["source"], _multi_label(card), card["classes"]
+    source, multi, classes = card["source"], is_multi_label(card), card["classes"]
     licence = str(source.get("licence", ""))
     hf_id = hf_license(licence)
     windows = _split_windows(card)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import h5py
 from tqdm import tqdm
 
-from .card import HashingReader, file_digest, read_card
+from .card import HashingReader, file_digest, is_multi_label, read_card
 from .errors import DatasetError
 from .layout import (
     IMAGES,
@@ -27,7 +27,7 @@ from .layout import (
     shard_paths,
     shard_split,
 )
-from .manifest import SEPARATOR, iter_manifest, multi_label_row_problem, window_row
+from .manifest import SEPARATOR, Window, iter_manifest, multi_label_row_problem, window_row
 from .reader import MEMBER_DECODERS, member_name, sample_members_problem
 from .remote import open_stream, remote_base, shard_location
 from .writer import PNG_SIGNATURE
@@ -98,16 +98,9 @@ def _manifest_rows(path: Path) -> Iterator[tuple[int, dict]]:
     return ((line, window_row(row)) for line, row in iter_manifest(path))
 
 
-def multi_label(card: dict) -> bool:
-    """True for a multi-label dataset (card `label_type`; cards before format 3 are single-label)."""
-    return card.get("label_type") == "multi-label"
-
-
 def _label_problem(row: dict, classes: list, multi: bool) -> str | None:
     """What is wrong with a manifest row's label, label id and targets against the card's classes and kind."""
     if multi:
-        from .manifest import Window
-
         return multi_label_row_problem(Window(**{"targets": "", **row}), classes)
     if "targets" in row:
         return "a targets column in a single-label dataset"
@@ -135,7 +128,7 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
     Returns the windows per (split, label), or None when the manifest cannot be read.
     """
     classes, length, fs = card["classes"], card["window"]["length"], card["window"].get("fs")
-    multi = multi_label(card)
+    multi = is_multi_label(card)
     counts: Counter = Counter()
     keys: set[str] = set()
     try:
@@ -319,7 +312,7 @@ def _split_rows(root: Path, split: str) -> Iterator[dict]:
 def _cross_check(root: Path, card: dict, counts: Counter, update, h5, problems: _Problems) -> None:
     """Shards and refecg.h5 hold the manifest's rows of each split, in manifest order, with the same labels."""
     length = card["window"]["length"]
-    n_classes = len(card["classes"]) if multi_label(card) else None
+    n_classes = len(card["classes"]) if is_multi_label(card) else None
     check_image = _ImageCheck(problems, card["render"])
     for split in SPLITS:
         n = sum(v for (s, _), v in counts.items() if s == split)
