@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shlex
 import shutil
 from collections import Counter
@@ -27,12 +28,14 @@ from shards.manifest import Window, manifest_classes, read_manifest, write_manif
 from . import __version__
 from .errors import EcgError
 from .extract import extract_windows
+from .noise import WindowNoise, parse_noise_spec
+from .noise.nstdb import noise_record_digests
 from .outdir import LOCK, disk_error, locked_out, remove_stale_temps
 from .render.geometry import PAPER
 from .render_shards import render_shards
 from .rows import check_card_leads, dataset_leads, plan_rows, restrict_classes, split_scheme
 from .sources import open_source
-from .sources.registry import provenance
+from .sources.registry import database_spec, provenance
 from .splits import split_file_path
 
 WORK = ".build"  # settings and staging of an unfinished build
@@ -69,6 +72,9 @@ class BuildConfig:
     resample: float | None = None  # Hz: every record resampled to this rate (sources/resample.py)
     folds_val: list[int] | None = None  # --split-by fold: validation folds (None: 9)
     folds_test: list[int] | None = None  # --split-by fold: test folds (None: 10)
+    noise: str | None = None  # --noise SPEC: noisy copies of --manifest's windows (noise/, docs/noise.md)
+    noise_splits: list[str] | None = None  # the manifest's splits to copy with --noise (None: test)
+    noise_source: Path | None = None  # MIT-BIH Noise Stress Test Database folder: real bw/ma/em noise
     description: str | None = None  # free text for the card (not a setting: it does not change the data)
     creators: list[str] | None = None  # who made the dataset, for the card (not a setting)
     jobs: int = -1
@@ -78,9 +84,9 @@ class BuildConfig:
         if self.split_file is not None:
             self.split_by = "file"  # --split-file: the file decides, by record
 
-    def settings(self, source_sha256: str) -> dict:
-        """The options that decide the dataset's content (not where or how fast it is built), and the
-        combined digest of the source files it reads (`source_digest`)."""
+    def settings(self, source_sha256: str, noise_sha256: dict[str, str] | None = None) -> dict:
+        """The options that decide the dataset's content (not where or how fast it is built), the
+        combined digest of the source files it reads (`source_digest`) and those of the noise records."""
         return {
             "db": self.db,
             "source_sha256": source_sha256,
@@ -104,11 +110,19 @@ class BuildConfig:
             "resample": self.resample,
             "folds_val": self.folds_val,
             "folds_test": self.folds_test,
+            "noise": ",".join(map(str, parse_noise_spec(self.noise))) if self.noise else None,
+            "noise_splits": self.noise_splits_used,
+            "noise_source_sha256": noise_sha256,
         }
+
+    @property
+    def noise_splits_used(self) -> list[str] | None:
+        """The splits a --noise build copies (test unless --noise-splits); None without --noise."""
+        return (self.noise_splits or ["test"]) if self.noise else None
 
 
 # BuildConfig fields that are not options of the data: where and how fast it is built, and what the card says.
-_NOT_DATA = ("db", "source", "out", "jobs", "force", "description", "creators")
+_NOT_DATA = ("db", "source", "out", "jobs", "force", "description", "creators", "noise_source")
 
 
 def reproduce_command(cfg: BuildConfig) -> str:
@@ -116,6 +130,7 @@ def reproduce_command(cfg: BuildConfig) -> str:
     differs from the default, with SOURCE and OUT standing for the source folder and the output directory."""
     default = BuildConfig(db=cfg.db, out=cfg.out)
     parts = ["ecgrender", "build", "--db", cfg.db] + (["--source", "SOURCE"] if cfg.source is not None else [])
+    parts += ["--noise-source", "NSTDB"] if cfg.noise_source is not None else []
     for f in fields(BuildConfig):
         value = getattr(cfg, f.name)
         if f.name in _NOT_DATA or value == getattr(default, f.name) or (f.name == "split_by" and cfg.split_file):
@@ -237,6 +252,7 @@ def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progres
     try:
         if (cfg.folds_val is not None or cfg.folds_test is not None) and cfg.split_by != "fold":
             raise EcgError("--folds-val and --folds-test go with --split-by fold")
+        _check_noise_options(cfg)
         source = open_source(cfg.db, cfg.source, records=cfg.records, labels_csv=cfg.labels, resample=cfg.resample,
                              fs=cfg.fs, task=cfg.task)
         with locked_out(cfg.out):
@@ -246,10 +262,55 @@ def build_dataset(cfg: BuildConfig, echo: Callable[[str], None] = print, progres
     return cfg.out
 
 
+def _check_noise_options(cfg: BuildConfig) -> None:
+    """EcgError for --noise without --manifest, a bad SPEC, or --noise-splits/--noise-source without --noise."""
+    if not cfg.noise:
+        if cfg.noise_splits or cfg.noise_source is not None:
+            raise EcgError("--noise-splits and --noise-source go with --noise SPEC (e.g. --noise bw:6)")
+        return
+    parse_noise_spec(cfg.noise)
+    if cfg.manifest is None:
+        raise EcgError("--noise makes noisy copies of a dataset's windows: give its manifest with --manifest "
+                       "(e.g. --manifest datasets/mitdb/manifest.csv)")
+    unknown = [s for s in cfg.noise_splits or [] if s not in SPLITS]
+    if unknown:
+        raise EcgError(f"--noise-splits {unknown[0]!r} is not a split: choose from {', '.join(SPLITS)}")
+
+
+def _window_noise(cfg: BuildConfig, rows: list[Window]) -> WindowNoise | None:
+    """The noise a --noise build adds to each window (None without --noise)."""
+    if not cfg.noise:
+        return None
+    return WindowNoise(parse_noise_spec(cfg.noise), rows[0].fs, cfg.seed, database_spec(cfg.db).mains_hz,
+                       cfg.noise_source)
+
+
+def _noise_card(cfg: BuildConfig, noise: WindowNoise, noise_files: dict[str, str] | None) -> dict:
+    """The card's record of a --noise build: components, seed, splits, SNR definition, the clean card it copies."""
+    assert cfg.manifest is not None
+    clean = cfg.manifest.parent / CARD
+    card = {
+        "components": [{"type": c.kind, "snr_db": c.snr_db if math.isfinite(c.snr_db) else "inf",
+                        "origin": noise.origin(c.kind)} for c in noise.components],
+        "seed": cfg.seed,
+        "splits": cfg.noise_splits_used,
+        "snr_definition": "nst's (WFDB), per window and lead: S = (peak-to-peak amplitude)^2 / 8, N = (mean over "
+                          "~1-s chunks of the RMS about the chunk mean)^2 (docs/noise.md)",
+        "mains_hz": noise.mains_hz,
+        "of_card_sha256": file_digest(clean)[0] if clean.is_file() else None,
+    }
+    if noise_files:
+        card["noise_source_files"] = noise_files
+    return card
+
+
 def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool) -> None:
     """The build itself, in the locked `cfg.out`."""
     files = source_files(source, progress)
-    settings = cfg.settings(source_digest(files))
+    noise_files = None
+    if cfg.noise and cfg.noise_source is not None:
+        noise_files = noise_record_digests(cfg.noise_source, [c.kind for c in parse_noise_spec(cfg.noise)])
+    settings = cfg.settings(source_digest(files), noise_files)
     if not _prepare_out(cfg, settings, echo):
         return
     out, work = cfg.out, cfg.out / WORK
@@ -270,9 +331,10 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
             write_atomic(work / CLASSES, json.dumps(classes))
         write_manifest(out / MANIFEST, rows)
     staging = work / STAGING
+    noise = _window_noise(cfg, rows)
     if not staging.exists():
         extract_windows(source, rows, len(leads), out / REFECG, staging, progress=progress,
-                        n_classes=len(classes) if source.multi_label else None)
+                        n_classes=len(classes) if source.multi_label else None, noise=noise)
     render_shards(out, rows, staging, cfg.renderer, PAPER, cfg.shard_size, cfg.jobs, progress=progress)
     staging.unlink()
     counts = summarize(rows, classes)
@@ -295,6 +357,8 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     }
     if source.multi_label:
         card["split_windows"] = {s: sum(w.split == s for w in rows) for s in SPLITS}
+    if noise is not None:
+        card["noise"] = _noise_card(cfg, noise, noise_files)
     card["command"] = reproduce_command(cfg)
     if cfg.description:
         card["description"] = cfg.description

@@ -13,6 +13,7 @@ from shards.layout import SPLITS
 
 from . import __version__
 from .errors import EcgError
+from .noise.models import noise_help
 from .render import renderer_help, renderer_names
 from .sources import database_help, database_names
 
@@ -133,6 +134,15 @@ def fetch(db, dest, records, mirror, fs):
 @click.option("--manifest", type=click.Path(path_type=Path),
               help="Rebuild exactly the windows of this manifest.csv (reproduce a shared dataset): its rows "
               "fix windows, labels and splits, so the window and split options do not apply.")
+@click.option("--noise", metavar="SPEC",
+              help="With --manifest: add noise to every window before rendering and before the lead sum, each TYPE "
+              "at a target SNR in dB per window and lead (nst's definition), e.g. bw:6,ma:12 or gauss:inf. "
+              f"Types: {noise_help()}. Seeded by --seed; docs/noise.md.")
+@click.option("--noise-splits", callback=_csv_list, metavar="SPLIT[,SPLIT]",
+              help="--noise: the manifest's splits to copy (default: test).")
+@click.option("--noise-source", type=click.Path(path_type=Path), metavar="DIR",
+              help="--noise: take bw, ma and em from the real records of the MIT-BIH Noise Stress Test Database "
+              "in DIR (PhysioNet nstdb) instead of synthetic models.")
 @click.option("--description", help="A sentence or two about the dataset for its card (what it is for, by whom).")
 @click.option("--creator", "creators", multiple=True, metavar="NAME",
               help="Who made the dataset, for its card (repeat for several).")

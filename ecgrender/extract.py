@@ -16,6 +16,7 @@ import errno
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +45,11 @@ def extract_windows(
     staging_path: Path,
     progress: bool = True,
     n_classes: int | None = None,
+    noise: Callable[[str, np.ndarray], np.ndarray] | None = None,
 ) -> None:
     """Write `refecg.h5` and the staging array for `windows` (manifest order), reading each record once;
-    `n_classes` for a multi-label dataset (y multi-hot)."""
+    `n_classes` for a multi-label dataset (y multi-hot); `noise(key, window)`, when given, returns the
+    window with noise added, and both outputs (images and lead sums) get the noisy window."""
     length = windows[0].length
     if any(w.length != length for w in windows):
         raise EcgError("manifest mixes window lengths: every row of one dataset needs the same length")
@@ -77,6 +80,8 @@ def extract_windows(
                             f"({signal.shape[0]} samples): the manifest does not match this source"
                         )
                     segment = signal[w.start : w.start + length]
+                    if noise is not None:
+                        segment = noise(w.key, segment).astype(np.float32)
                     write_row(i, segment)
                     refecg.put(w.split, index_in_split[i], segment.sum(axis=1, dtype=np.float32),
                                w.targets or w.label_id, w.key)

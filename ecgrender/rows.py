@@ -36,8 +36,13 @@ def plan_rows(cfg, source, scan, echo, progress: bool) -> tuple[list[Window], li
         _check_manifest_source(cfg, source)
         classes = manifest_classes(rows, cfg.manifest, _card_classes(cfg.manifest) if source.multi_label else None)
         _check_manifest_rows(cfg.manifest, scan, cfg.source)
-        _refuse_gaps(cfg, _manifest_gaps(rows, classes), echo)
-        echo(f"rebuilding {len(rows)} windows from {cfg.manifest}")
+        splits = cfg.noise_splits_used or SPLITS  # a --noise build copies these splits only
+        rows = [w for w in rows if w.split in splits]
+        if not rows:
+            raise EcgError(f"manifest {cfg.manifest} has no window in split {', '.join(splits)}: choose "
+                           "--noise-splits that it has")
+        _refuse_gaps(cfg, _manifest_gaps(rows, classes, splits), echo)
+        echo(f"rebuilding {len(rows)} windows from {cfg.manifest}" + (f" with noise {cfg.noise}" if cfg.noise else ""))
         return rows, classes
     classes = cfg.classes or list(source.default_classes)
     if source.multi_label:
@@ -184,12 +189,12 @@ def _split_file(cfg, source) -> dict[str, str] | None:
     return assignment
 
 
-def _manifest_gaps(rows: list[Window], classes: list[str]) -> list[str]:
-    """Empty splits, and classes missing from a non-empty split, of a manifest's rows (a multi-label row holds
-    each of its classes)."""
+def _manifest_gaps(rows: list[Window], classes: list[str], splits=SPLITS) -> list[str]:
+    """Empty splits (of `splits`), and classes missing from a non-empty split, of a manifest's rows (a multi-label
+    row holds each of its classes)."""
     held = {(w.split, c) for w in rows for c in w.classes}
     used = [s for s in SPLITS if any(split == s for split, _ in held)]
-    gaps = [f"split {s} is empty in the manifest" for s in SPLITS if s not in used]
+    gaps = [f"split {s} is empty in the manifest" for s in splits if s not in used]
     return gaps + [f"class {c} has no window in {s} in the manifest" for s in used for c in classes
                    if (s, c) not in held]
 

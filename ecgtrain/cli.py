@@ -30,6 +30,23 @@ _BALANCE_HELP = ("Class balancing (docs/training.md, Class imbalance):\n\n\b\n"
                  "      (single-label datasets only)")
 
 
+def _inference_options(batch_size: int, workers: int, what: str = "Samples per batch."):
+    """--batch-size, --workers, --device and --progress, as the commands that run a trained model take them."""
+    options = [
+        click.option("--batch-size", default=batch_size, show_default=True, help=what),
+        click.option("--workers", default=workers, show_default=True, help=_WORKERS_HELP),
+        click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP),
+        click.option("--progress/--no-progress", default=True, show_default=True, help="Show progress bars."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def _dataset_dir(location: str) -> Path:
     """The local directory of a dataset given as a directory or a URL (shards.remote.open_dataset)."""
     if not is_url(location) and not Path(location).is_dir():
@@ -96,10 +113,7 @@ def fit(dataset, model, out, **options):
                    "Its report goes to RUN/eval-DATASETNAME-SHA8/ (SHA8: start of its dataset.json's sha256).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]),
               help="Split to evaluate (test writes report.md/json, others report-SPLIT.md/json).")
-@click.option("--batch-size", default=64, show_default=True, help="Samples per batch.")
-@click.option("--workers", default=4, show_default=True, help=_WORKERS_HELP)
-@click.option("--device", default="auto", show_default=True, help=_DEVICE_HELP)
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@_inference_options(batch_size=64, workers=4)
 @one_line_errors
 def evaluate(run, dataset, split, batch_size, workers, device, progress):
     """Evaluate RUN's last checkpoint: accuracy, balanced accuracy, macro-F1 (intervals over patients), majority
@@ -180,6 +194,67 @@ def _list(kind):
         except ValueError:
             raise click.BadParameter(f"expected comma-separated {kind.__name__} values, got {value!r}") from None
     return parse
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("record_path", required=False, type=click.Path(path_type=Path))
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Explain windows of this dataset (same classes as the run) instead of a RECORD.")
+@click.option("--keys", callback=_list(str), help="Comma-separated window keys of --dataset (from its manifest.csv); "
+              "default: the first --max-windows windows of --split.")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"]),
+              help="Split of --dataset for the default windows and ImECGnet's part summary.")
+@click.option("--target", help="Class to explain (default: each window's predicted class).")
+@click.option("--max-windows", default=4, show_default=True, help="Windows to explain without --keys.")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory: KEY.png per window, explanations.json, and summary.csv/png (ImECGnet, --dataset).")
+@_inference_options(batch_size=16, workers=0, what="Samples per batch of the part summary.")
+@one_line_errors
+def explain(run, record_path, dataset, keys, split, target, max_windows, out, batch_size, workers, device, progress):
+    """Show what RUN's model used for its decision on windows of RECORD_PATH (a WFDB record, as for predict) or of
+    --dataset: Grad-CAM over the image with the lead boundaries (image models), saliency over the samples (Ref-ECG),
+    and for ImECGnet each part's exact contribution to the logit (global, each lead, each channel part) as a bar per
+    lead under the image, plus (with --dataset) the mean absolute contribution per part and class over --split.
+    docs/models.md explains the outputs and their limits."""
+    from .explain import run_explain
+    from .inference import load_run, setup_device
+
+    loaded = load_run(run, setup_device(device))
+    path = run_explain(loaded, out, record_path, dataset, keys, split, target, max_windows, batch_size, workers,
+                       progress, click.echo)
+    click.echo(f"explanations: {path}")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dataset", "clean", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The clean dataset the RUNS were trained on: its test windows are copied with noise.")
+@click.option("--noise", "kinds", default="bw,ma,em,pl", show_default=True, callback=_list(str),
+              help="Noise types, one panel each (ecgrender's --noise types: bw, ma, em, pl, gauss).")
+@click.option("--snr", "snrs", default="24,18,12,6,0", show_default=True, callback=_list(float),
+              help="SNRs in dB (per window and lead, nst's definition; docs/noise.md).")
+@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory: datasets/TYPE-SNRdB/ (the noisy sets), robustness.md/.csv/.json/.png.")
+@click.option("--source", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="WFDB database the clean dataset was built from (not needed for the demo).")
+@click.option("--noise-source", type=click.Path(exists=True, file_okay=False, path_type=Path), metavar="DIR",
+              help="MIT-BIH Noise Stress Test Database folder: real bw, ma and em noise instead of synthetic.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the noise.")
+@click.option("--jobs", type=int, help="Render jobs of the noisy builds (default: all cores).")
+@_inference_options(batch_size=64, workers=4)
+@one_line_errors
+def robustness(runs, clean, kinds, snrs, out, source, noise_source, seed, jobs, batch_size, workers, device,
+               progress):
+    """Evaluate RUNS on noisy copies of their test windows: for each noise type and SNR, `ecgrender build
+    --manifest --noise` makes the copy (reused when already there), every run is evaluated on it, and OUT gets
+    accuracy and macro-F1 (multi-label: macro AUROC and F-max) with patient-cluster intervals against SNR as a
+    table and a plot, one line per run, one panel per noise type."""
+    from .robustness import run_robustness
+
+    table = run_robustness(list(runs), clean, out, kinds, snrs, source, noise_source, seed, jobs, device, batch_size,
+                           workers, progress, click.echo)
+    click.echo(f"robustness: {table} and {table.with_suffix('.png')}")
 
 
 @main.command()

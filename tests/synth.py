@@ -327,3 +327,28 @@ def write_ptbxl(root: Path, records: dict[int, tuple[float, dict[str, float], in
                 listed.append(ptbxl_record_path(ecg_id, fs))
     _write_records_file(root, sorted(listed))
     return root
+
+
+NSTDB_FS = 360
+
+
+def write_nstdb(root: Path, seconds: float = 120.0, seed: int = 0, records=("bw", "ma", "em")) -> Path:
+    """An nstdb-style folder: noise records bw, ma, em with 2 signals ("noise1", "noise2"), 360 Hz, format 212,
+    gain 200, baseline 1024, as PhysioNet's (bw slow drift, ma broadband, em drift plus steps)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = int(seconds * NSTDB_FS)
+    t = np.arange(n)[:, None] / NSTDB_FS
+    shapes = {
+        "bw": 0.3 * np.sin(2 * np.pi * np.array([0.2, 0.27]) * t) + 0.05 * np.cumsum(rng.standard_normal((n, 2)), 0) / 60,
+        "ma": 0.05 * rng.standard_normal((n, 2)),
+        "em": 0.2 * np.sin(2 * np.pi * 0.3 * t) + 0.3 * (rng.random((n, 2)) < 0.001).cumsum(0) % 2,
+    }
+    gain, baseline = np.array([200.0, 200.0]), np.array([1024, 1024])
+    for name in records:
+        wfdb.wrsamp(name, fs=NSTDB_FS, units=["mV", "mV"], sig_name=["noise1", "noise2"],
+                    d_signal=_digital(shapes[name], gain, baseline, 12), fmt=["212", "212"], adc_gain=list(gain),
+                    baseline=list(baseline), write_dir=str(root))
+    _write_records_file(root, list(records))
+    return root

@@ -1,4 +1,5 @@
-"""ecgtrain's structure: one registry of models, one door into ecgrender, no engine <-> report cycle."""
+"""ecgtrain's structure: one registry of models, ecgrender used through its package's doors only (record_inputs,
+lead_columns, noise_names, NSTDB_RECORDS), no engine <-> report cycle."""
 
 import ast
 from pathlib import Path
@@ -22,10 +23,12 @@ def _imports(tree):
                 yield alias.name, []
 
 
-def test_ecgtrain_uses_ecgrender_through_record_inputs_only():
-    found = [(path, module, names) for path, tree in _trees().items() for module, names in _imports(tree)
-             if module.split(".")[0] == "ecgrender"]
-    assert found == [("predict.py", "ecgrender", ["record_inputs"])]
+def test_ecgtrain_uses_ecgrender_through_its_package_doors_only():
+    found = sorted((path, module, names) for path, tree in _trees().items() for module, names in _imports(tree)
+                   if module.split(".")[0] == "ecgrender")
+    assert found == [("explain.py", "ecgrender", ["lead_columns", "record_inputs"]),
+                     ("predict.py", "ecgrender", ["record_inputs"]),
+                     ("robustness.py", "ecgrender", ["NSTDB_RECORDS", "noise_names"])]
 
 
 def test_model_names_are_written_only_in_their_own_module():

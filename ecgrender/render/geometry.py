@@ -36,6 +36,16 @@ def concatenate_leads(window):
     return window.T.reshape(-1)
 
 
+def lead_columns(spec: RenderSpec, n_leads: int, length: int) -> list[float]:
+    """The n_leads + 1 x positions (in stored-image pixels, 0 = left edge) where lead 1 starts, each lead meets
+    the next and the last ends: the plot's x axis spans the concatenated samples 0 .. n_leads * length - 1
+    plus `margin` of that span on both sides, across the whole frame (axis off)."""
+    span = n_leads * length - 1
+    left, width = -spec.margin * span, (1 + 2 * spec.margin) * span
+    edges = [-0.5] + [i * length - 0.5 for i in range(1, n_leads)] + [span + 0.5]
+    return [spec.out_w * (x - left) / width for x in edges]
+
+
 def check_window(window) -> np.ndarray:
     """Return `window` as a finite float64 (length, n_leads) array, or raise EcgError."""
     try:

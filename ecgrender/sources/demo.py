@@ -17,7 +17,7 @@ def demo_dir() -> Path:
 
 @register_database("demo", title="bundled sample: 7 MIT-BIH excerpts (no --source needed)",
                    version="mitdb 1.0.0 excerpts (bundled)", default_classes=DEFAULT_CLASSES, leads=LEADS,
-                   fetchable=False, licence="ODC-By-1.0", url=URL, doi=DOI, citation=CITATION)
+                   fetchable=False, licence="ODC-By-1.0", url=URL, doi=DOI, citation=CITATION, mains_hz=60)
 class DemoSource(MitdbSource):
     """`--db demo`: the MIT-BIH excerpts under `<demo>/mitdb`, labelled by rhythm like mitdb."""
 

@@ -45,7 +45,7 @@ URL, DOI = "https://physionet.org/content/mitdb/1.0.0/", "10.13026/C2F305"
 
 
 @register_database("mitdb", title="MIT-BIH Arrhythmia Database", version="1.0.0", default_classes=DEFAULT_CLASSES,
-                   leads=LEADS, annotators=("atr",), licence="ODC-By-1.0", url=URL, doi=DOI, citation=CITATION)
+                   leads=LEADS, annotators=("atr",), licence="ODC-By-1.0", url=URL, doi=DOI, citation=CITATION, mains_hz=60)
 class MitdbSource(DirectorySource):
     """Records `NNN` in one folder, 2 leads at 360 Hz; labels per rhythm episode."""
 

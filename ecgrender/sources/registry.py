@@ -27,6 +27,7 @@ class DatabaseSpec:
     url: str = ""  # the release's page
     doi: str = ""  # the release's DOI
     citation: str = ""  # BibTeX of what to cite when using the database (PhysioNet's own entry is added)
+    mains_hz: float = 50  # power-line frequency where it was recorded (`--noise pl`): 60 in North America
 
 
 _DATABASES: dict[str, DatabaseSpec] = {}
@@ -34,7 +35,7 @@ _DATABASES: dict[str, DatabaseSpec] = {}
 
 def register_database(name: str, *, title: str, version: str, default_classes, leads, annotators=(), fetchable=True,
                       physionet: str = "", fetch_files=(), options=(), multi_label: bool = False, licence: str = "",
-                      url: str = "", doi: str = "", citation: str = ""):
+                      url: str = "", doi: str = "", citation: str = "", mains_hz: float = 50):
     """Class decorator: register a `Source` subclass as database `name` (it gets `database`, `version`,
     `canonical_leads` (the leads every record of it is stored with first, in that order), `default_classes`
     and `multi_label`)."""
@@ -46,7 +47,7 @@ def register_database(name: str, *, title: str, version: str, default_classes, l
         cls.default_classes, cls.multi_label = tuple(default_classes), multi_label
         _DATABASES[name] = DatabaseSpec(name, title, version, tuple(default_classes), tuple(annotators), fetchable,
                                         tuple(leads), cls, physionet or name, tuple(fetch_files), tuple(options),
-                                        multi_label, licence, url, doi, citation)
+                                        multi_label, licence, url, doi, citation, mains_hz)
         return cls
 
     return add

@@ -121,8 +121,19 @@ class ImECGnet(nn.Module):
         """(B, 3, H, W) standardized images -> (B, classes) logits."""
         return self.stages(x)["logits"]
 
+    def part_contributions(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """How much each part pushed each class's logit: (B, n + 5, classes) and the fusion bias (classes,).
 
-@register_model("imecgnet", input="image", display="ImECGnet", default_weights="imagenet")
+        The fusion layer is linear in the part scores, so logit[c] = bias[c] + sum over parts p of
+        contribution[p, c], contribution[p, c] = sum over k of W[c, p * classes + k] * score[p, k].
+        Parts in order: global, lead 1 .. n (width-wise bins), channel 1 .. 4 (docs/models.md).
+        """
+        scores = self.stages(x)["part_scores"]  # (B, P, C)
+        weight = self.fusion.weight.reshape(self.num_classes, self.parts, self.num_classes)  # (c, p, k)
+        return torch.einsum("bpk,cpk->bpc", scores, weight), self.fusion.bias
+
+
+@register_model("imecgnet", input="image", display="ImECGnet", default_weights="imagenet", cam_layer="lead_branch")
 def build_imecgnet(num_classes: int, n_leads: int | None = None, init_backbone=None, **_) -> nn.Module:
     """ImECGnet for `n_leads` leads; the ResNet50's weights are loaded before the branches are copied."""
     if n_leads is None or n_leads < 1:

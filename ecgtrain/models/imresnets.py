@@ -18,13 +18,13 @@ def im_resnet(resnet: ResNet, num_classes: int) -> ResNet:
     return resnet
 
 
-@register_model("imresnet50", input="image", display="ImResNet50", default_weights="imagenet")
+@register_model("imresnet50", input="image", display="ImResNet50", default_weights="imagenet", cam_layer="layer4")
 def build_imresnet50(num_classes: int, init_backbone=None, **_) -> nn.Module:
     """ImResNet50: (B, 3, H, W) images -> (B, classes) logits."""
     return im_resnet(resnet_backbone("resnet50", init_backbone), num_classes)
 
 
-@register_model("imresnet34", input="image", display="ImResNet34", default_weights="imagenet")
+@register_model("imresnet34", input="image", display="ImResNet34", default_weights="imagenet", cam_layer="layer4")
 def build_imresnet34(num_classes: int, init_backbone=None, **_) -> nn.Module:
     """ImResNet34: (B, 3, H, W) images -> (B, classes) logits."""
     return im_resnet(resnet_backbone("resnet34", init_backbone), num_classes)

@@ -33,13 +33,15 @@ class ModelSpec:
     display: str  # the name in tables and reports, e.g. "ImECGnet"
     default_weights: str  # "imagenet" (a torchvision ResNet backbone) | "none"
     build: Callable[..., nn.Module]
+    cam_layer: str = ""  # image models: the submodule whose output `ecgtrain explain` maps with Grad-CAM
 
 
 _SPECS: dict[str, ModelSpec] = {}
 
 
-def register_model(name: str, *, input: str, display: str, default_weights: str):
-    """Decorator on a model's builder: adds `ModelSpec(name, ...)` to the registry, returns the builder."""
+def register_model(name: str, *, input: str, display: str, default_weights: str, cam_layer: str = ""):
+    """Decorator on a model's builder: adds `ModelSpec(name, ...)` to the registry, returns the builder.
+    `cam_layer` (image models): the name of the submodule (`model.get_submodule`) Grad-CAM explains."""
     if input not in INPUTS:
         raise ValueError(f"model {name!r}: input must be one of {INPUTS}, got {input!r}")
     if default_weights not in DEFAULT_WEIGHTS:
@@ -48,7 +50,7 @@ def register_model(name: str, *, input: str, display: str, default_weights: str)
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _SPECS:
             raise ValueError(f"model {name!r} is registered twice ({_SPECS[name].build.__module__}, {build.__module__})")
-        _SPECS[name] = ModelSpec(name, input, display, default_weights, build)
+        _SPECS[name] = ModelSpec(name, input, display, default_weights, build, cam_layer)
         return build
 
     return decorate
