@@ -22,6 +22,9 @@ demo: setup
 	$(BIN)/ecgtrain fit $(OUT)/dataset --model refecg --epochs 10 --lr 0.01 --lr-step 4 --batch-size 32 \
 		--precise-bn --workers 0 --device cpu --out $(OUT)/run-refecg --no-progress
 	$(BIN)/ecgtrain compare $(OUT)/run-refecg
+	$(BIN)/ecgtrain robustness $(OUT)/run-refecg --dataset $(OUT)/dataset --noise bw,ma,em,pl --snr 12,0 \
+		--out $(OUT)/robustness --workers 0 --device cpu --no-progress
+	$(BIN)/ecgtrain explain $(OUT)/run-refecg --dataset $(OUT)/dataset --out $(OUT)/explain --device cpu --no-progress
 
 test: setup
 	$(BIN)/ruff check .

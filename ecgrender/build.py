@@ -87,7 +87,7 @@ class BuildConfig:
     def settings(self, source_sha256: str, noise_sha256: dict[str, str] | None = None) -> dict:
         """The options that decide the dataset's content (not where or how fast it is built), the
         combined digest of the source files it reads (`source_digest`) and those of the noise records."""
-        return {
+        settings: dict = {
             "db": self.db,
             "source_sha256": source_sha256,
             "records": self.records,
@@ -110,15 +110,16 @@ class BuildConfig:
             "resample": self.resample,
             "folds_val": self.folds_val,
             "folds_test": self.folds_test,
-            "noise": ",".join(map(str, parse_noise_spec(self.noise))) if self.noise else None,
-            "noise_splits": self.noise_splits_used,
-            "noise_source_sha256": noise_sha256,
         }
+        if self.noise:  # only then: builds made before --noise existed keep their settings
+            settings |= {"noise": ",".join(map(str, parse_noise_spec(self.noise))),
+                         "noise_splits": self.noise_splits_used, "noise_source_sha256": noise_sha256}
+        return settings
 
     @property
     def noise_splits_used(self) -> list[str] | None:
-        """The splits a --noise build copies (test unless --noise-splits); None without --noise."""
-        return (self.noise_splits or ["test"]) if self.noise else None
+        """The splits a --noise build copies, in split order (test unless --noise-splits); None without --noise."""
+        return [s for s in SPLITS if s in (self.noise_splits or ["test"])] if self.noise else None
 
 
 # BuildConfig fields that are not options of the data: where and how fast it is built, and what the card says.
@@ -277,11 +278,9 @@ def _check_noise_options(cfg: BuildConfig) -> None:
         raise EcgError(f"--noise-splits {unknown[0]!r} is not a split: choose from {', '.join(SPLITS)}")
 
 
-def _window_noise(cfg: BuildConfig, rows: list[Window]) -> WindowNoise | None:
-    """The noise a --noise build adds to each window (None without --noise)."""
-    if not cfg.noise:
-        return None
-    return WindowNoise(parse_noise_spec(cfg.noise), rows[0].fs, cfg.seed, database_spec(cfg.db).mains_hz,
+def _window_noise(cfg: BuildConfig, rows: list[Window]) -> WindowNoise:
+    """The noise a --noise build adds to each window."""
+    return WindowNoise(parse_noise_spec(cfg.noise or ""), rows[0].fs, cfg.seed, database_spec(cfg.db).mains_hz,
                        cfg.noise_source)
 
 
@@ -323,6 +322,8 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     else:
         rows, classes = plan_rows(cfg, source, scan, echo, progress)
         leads = dataset_leads(scan, rows)
+        if cfg.noise:  # a rate or a noise record that cannot serve: refused before any file is written
+            _window_noise(cfg, rows).check(rows[0].length, len(leads))
         if cfg.manifest:
             check_card_leads(cfg.manifest, leads)
         work.mkdir(parents=True, exist_ok=True)  # from here on a re-run with the same settings resumes
@@ -331,7 +332,7 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
             write_atomic(work / CLASSES, json.dumps(classes))
         write_manifest(out / MANIFEST, rows)
     staging = work / STAGING
-    noise = _window_noise(cfg, rows)
+    noise = _window_noise(cfg, rows) if cfg.noise else None
     if not staging.exists():
         extract_windows(source, rows, len(leads), out / REFECG, staging, progress=progress,
                         n_classes=len(classes) if source.multi_label else None, noise=noise)

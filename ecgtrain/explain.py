@@ -70,25 +70,42 @@ def record_windows(loaded: LoadedRun, record_path: Path, max_windows: int) -> Wi
     return Windows([f"{Path(record_path).name}@{s}" for s in inputs.starts], inputs.x, [None] * len(inputs.starts))
 
 
-def check_dataset(loaded: LoadedRun, dataset: Path) -> None:
-    """TrainError unless `dataset` has the run's classes and label type."""
-    info = card_info(read_card(dataset))
+def check_dataset(loaded: LoadedRun, dataset: Path) -> dict:
+    """`dataset`'s card; TrainError unless it has the run's classes and label type, window length and (image
+    models) leads, renderer and render settings, so that the run's lead boundaries fit its images."""
+    card = read_card(dataset)
+    info = card_info(card)
     if info.classes != loaded.card.classes or info.multi_label != loaded.card.multi_label:
         raise TrainError(f"dataset {dataset} has classes {info.classes}, the run was trained on {loaded.card.classes}: "
                          "explain windows of a dataset with the same classes")
+    fields = ["window.length"] + (["n_leads", "renderer", "render"] if loaded.spec.input == "image" else [])
+    for name in fields:
+        ours, theirs = (c["window"]["length"] if name == "window.length" else c[name] for c in (card, loaded.card_dict))
+        if ours != theirs:
+            raise TrainError(f"dataset {dataset} has {name} {ours}, the run's dataset {theirs}: explain windows made "
+                             "the way the run's were")
+    return card
 
 
-def dataset_windows(loaded: LoadedRun, dataset: Path, keys: list[str] | None, split: str, limit: int) -> Windows:
-    """The windows `keys` (searched in every split), or the first `limit` windows of `split`."""
+def _done(found: dict, wanted: set[str] | None, limit: int) -> bool:
+    return len(found) >= limit if wanted is None else wanted <= found.keys()
+
+
+def dataset_windows(loaded: LoadedRun, dataset: Path, card: dict, keys: list[str] | None, split: str,
+                    limit: int) -> Windows:
+    """The windows `keys` (searched in every split that has windows), or the first `limit` windows of `split`."""
     wanted = None if keys is None else set(keys)
     found: dict[str, tuple[np.ndarray, str]] = {}
-    for s in (layout.SPLITS if keys is not None else [split]):
+    held = [s for s in layout.SPLITS if sum(card["counts"].get(s, {}).values())]
+    for s in (held if keys is not None else [split] if split in held else []):
+        if _done(found, wanted, limit):
+            break
         for batch in make_batches(dataset, s, loaded.spec.name, 16, workers=0):
             for i, key in enumerate(batch.keys):
                 if (wanted is None and len(found) < limit) or (wanted is not None and key in wanted):
                     found[key] = (batch.x[i].numpy(), _label_names(batch.y[i], loaded.card.classes,
                                                                      loaded.card.multi_label))
-            if wanted is None and len(found) >= limit or wanted is not None and wanted <= found.keys():
+            if _done(found, wanted, limit):
                 break
     order = keys if keys is not None else list(found)
     missing = [k for k in order if k not in found]
@@ -285,15 +302,15 @@ def run_explain(loaded: LoadedRun, out: Path, record: Path | None = None, datase
     if max_windows < 1:
         raise TrainError(f"--max-windows must be at least 1, got {max_windows}")
     if dataset is not None:
-        check_dataset(loaded, dataset)
-        windows = dataset_windows(loaded, dataset, keys, split, max_windows)
+        card = check_dataset(loaded, dataset)
+        windows = dataset_windows(loaded, dataset, card, keys, split, max_windows)
     else:
         assert record is not None
         windows = record_windows(loaded, record, max_windows)
     out.mkdir(parents=True, exist_ok=True)
     result: dict = {"run_model": loaded.spec.name, "method": "saliency" if loaded.spec.input == "signal" else
                     f"Grad-CAM on {loaded.spec.cam_layer}", "windows": explain_windows(loaded, windows, out, target)}
-    if dataset is not None and hasattr(loaded.model, "part_contributions"):
+    if dataset is not None and hasattr(loaded.model, "part_contributions") and sum(card["counts"][split].values()):
         summary = part_summary(loaded, dataset, split, batch_size, workers, progress)
         if summary:
             result["summary"] = {"split": split, "mean_abs_contribution": summary}

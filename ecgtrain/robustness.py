@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ecgrender import NSTDB_RECORDS, noise_names
 from shards import layout
-from shards.card import read_card
+from shards.card import file_digest, read_card
 
 from .compare import display_name, format_metric
 from .errors import TrainError
@@ -41,8 +41,13 @@ class NoisySet:
     snr_db: float
 
     @property
+    def snr_text(self) -> str:
+        """The SNR as the shortest text that reads back to the same float (as ecgrender writes it)."""
+        return repr(float(self.snr_db)).removesuffix(".0")
+
+    @property
     def name(self) -> str:
-        return f"{self.kind}-{self.snr_db:g}dB"
+        return f"{self.kind}-{self.snr_text}dB"
 
 
 def check_noise(kinds: list[str], snrs: list[float]) -> list[NoisySet]:
@@ -56,17 +61,21 @@ def check_noise(kinds: list[str], snrs: list[float]) -> list[NoisySet]:
     return [NoisySet(k, s) for k in kinds for s in snrs]
 
 
-def check_runs(runs: list[Path], clean: Path) -> str:
-    """The clean card's sha256; TrainError for a run that was not trained on `clean` (its card differs)."""
+def check_runs(runs: list[Path], clean: Path) -> tuple[str, dict[Path, tuple[int, int]]]:
+    """The clean card's sha256 and each run's checkpoint (epoch, epochs); TrainError for a run that was not
+    trained on `clean` (its card differs)."""
     sha = card_sha256(clean)
+    state = {}
     for run in runs:
         if not (run / CHECKPOINT).is_file():
             raise TrainError(f"{run} is not a training run (no {CHECKPOINT}): give --out directories of `ecgtrain fit`")
-        trained = read_checkpoint(run / CHECKPOINT)["card_sha256"]
-        if trained != sha:
-            raise TrainError(f"run {run} was trained on another dataset than {clean} (card sha256 {trained[:12]}, "
-                             f"not {sha[:12]}): give --dataset the dataset the run was trained on")
-    return sha
+        ckpt = read_checkpoint(run / CHECKPOINT)
+        if ckpt["card_sha256"] != sha:
+            raise TrainError(f"run {run} was trained on another dataset than {clean} (card sha256 "
+                             f"{ckpt['card_sha256'][:12]}, not {sha[:12]}): give --dataset the dataset the run was "
+                             "trained on")
+        state[run] = (int(ckpt["epoch"]), int(ckpt["args"]["epochs"]))
+    return sha, state
 
 
 def build_command(card: dict, clean: Path, noisy: NoisySet, out: Path, source: Path | None,
@@ -75,7 +84,7 @@ def build_command(card: dict, clean: Path, noisy: NoisySet, out: Path, source: P
     settings = card.get("build") or {}
     cmd = ["build", "--db", card["source"]["database"], "--manifest", str(clean / layout.MANIFEST),
            "--window", str(card["window"]["length"]), "--renderer", card["renderer"],
-           "--noise", f"{noisy.kind}:{noisy.snr_db:g}", "--seed", str(seed), "--allow-missing-classes",
+           "--noise", f"{noisy.kind}:{noisy.snr_text}", "--seed", str(seed), "--allow-missing-classes",
            "--out", str(out)]
     for option in ("fs", "task", "resample", "shard_size"):
         if settings.get(option) is not None:
@@ -89,13 +98,18 @@ def build_command(card: dict, clean: Path, noisy: NoisySet, out: Path, source: P
     return cmd + (["--jobs", str(jobs)] if jobs is not None else [])
 
 
-def _reusable(path: Path, noisy: NoisySet, clean_sha: str, seed: int, real: bool) -> bool:
-    """True when `path` holds a finished noisy copy of the clean card with this type, SNR, seed and noise origin."""
+def _reusable(path: Path, noisy: NoisySet, clean_sha: str, seed: int, noise_source: Path | None) -> bool:
+    """True when `path` holds a finished noisy copy of the clean card with this type, SNR, seed and noise origin
+    (real noise: from the same NSTDB files)."""
     if not (path / layout.CARD).is_file():
         return False
     noise = read_card(path).get("noise") or {}
-    wanted = [{"type": noisy.kind, "snr_db": noisy.snr_db, "origin": "nstdb" if real else "synthetic"}]
-    return noise.get("of_card_sha256") == clean_sha and noise.get("seed") == seed and noise.get("components") == wanted
+    wanted = [{"type": noisy.kind, "snr_db": noisy.snr_db, "origin": "nstdb" if noise_source else "synthetic"}]
+    if noise.get("of_card_sha256") != clean_sha or noise.get("seed") != seed or noise.get("components") != wanted:
+        return False
+    files = noise.get("noise_source_files") or {}
+    return all((noise_source / name).is_file() and file_digest(noise_source / name)[0] == sha
+               for name, sha in files.items()) if noise_source else True
 
 
 def build_noisy_sets(clean: Path, clean_sha: str, sets: list[NoisySet], out: Path, source: Path | None,
@@ -104,39 +118,57 @@ def build_noisy_sets(clean: Path, clean_sha: str, sets: list[NoisySet], out: Pat
     card = read_card(clean)
     for noisy in sets:
         path = out / DATASETS / noisy.name
-        real = noise_source is not None and noisy.kind in NSTDB_RECORDS
+        real = noise_source if noisy.kind in NSTDB_RECORDS else None
         if _reusable(path, noisy, clean_sha, seed, real):
             echo(f"noisy set {noisy.name}: complete ({path})")
             continue
         cmd = build_command(card, clean, noisy, path, source, noise_source, seed, jobs)
         echo(f"noisy set {noisy.name}: ecgrender {' '.join(cmd)}")
-        if (path / layout.CARD).is_file():  # a finished copy of another clean set, seed or origin: made again
+        if path.is_dir() and any(path.iterdir()):  # a copy of another clean set, seed or noise, finished or not
             cmd.append("--force")
         rc = subprocess.run([sys.executable, "-m", "ecgrender.cli", *cmd], check=False).returncode
         if rc != 0:
-            raise TrainError(f"building the noisy set {noisy.name} failed (`ecgrender build` exit {rc}, its error is "
-                             "above): fix the options (e.g. --source) and run again")
+            raise TrainError(f"building the noisy set {noisy.name} failed (`ecgrender build` exit {rc}): its error is "
+                             "above; fix what it names (e.g. --source, --noise) and run again")
 
 
-def _report(run: Path, dataset: Path, evaluate: Callable[[Path, Path], Path]) -> dict:
-    """`run`'s test report on `dataset`: the one already written for this exact card, or a new evaluation."""
+_NEEDED = ("n_windows", "ci_unit", "ci_groups")
+
+
+def _current(path: Path, sha: str, epochs: tuple[int, int]) -> dict | None:
+    """The report at `path` when it is a test report of the card `sha` by the checkpoint at (epoch, epochs)
+    with every field robustness reads; else None (missing, unreadable, stale or from an older version)."""
+    try:
+        report = json.loads(path.read_text())
+        m = report["metrics"]
+        metrics = METRICS[m.get("label_type") == "multi-label"]
+        complete = all(k in m for k in (*_NEEDED, *metrics, *(f"{x}_ci95" for x in metrics)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    same = (report.get("card_sha256"), report.get("split"), report.get("epoch"), report.get("epochs")) == \
+        (sha, "test", *epochs)
+    return report if same and complete else None
+
+
+def _report(run: Path, dataset: Path, epochs: tuple[int, int], evaluate: Callable[[Path, Path], Path]) -> dict:
+    """`run`'s test report on `dataset`: one already written for this card by the run's current checkpoint, or a
+    new evaluation."""
     sha = card_sha256(dataset)
     for path in [run / "report.json", *sorted(run.glob("eval-*/report.json"))]:
-        if path.is_file():
-            report = json.loads(path.read_text())
-            if report.get("card_sha256") == sha and report.get("split") == "test":
-                return report
+        report = _current(path, sha, epochs)
+        if report is not None:
+            return report
     return json.loads(evaluate(run, dataset).with_suffix(".json").read_text())
 
 
-def collect(runs: list[Path], clean: Path, out: Path, sets: list[NoisySet],
+def collect(runs: dict[Path, tuple[int, int]], clean: Path, out: Path, sets: list[NoisySet],
             evaluate: Callable[[Path, Path], Path]) -> list[dict]:
     """One row per run and test set (the clean one first, SNR +inf): the metrics and their intervals."""
     rows = []
-    for run in runs:
+    for run, epochs in runs.items():
         for noisy in [None, *sets]:
             dataset = clean if noisy is None else out / DATASETS / noisy.name
-            report = _report(run, dataset, evaluate)
+            report = _report(run, dataset, epochs, evaluate)
             m = report["metrics"]
             multi = m.get("label_type") == "multi-label"
             row = {"run": str(run), "model": report["model"], "display": display_name(report["model"]),
@@ -239,13 +271,12 @@ def run_robustness(runs: list[Path], clean: Path, out: Path, kinds: list[str], s
                    progress: bool = True, echo: Callable[[str], None] = print) -> Path:
     """Build the noisy sets, evaluate every run on each and on the clean test split, write the table and plot."""
     sets = check_noise(kinds, snrs)
-    runs = [Path(r) for r in runs]
-    clean_sha = check_runs(runs, clean)
+    clean_sha, state = check_runs([Path(r) for r in runs], clean)
     build_noisy_sets(clean, clean_sha, sets, out, source, noise_source, seed, jobs, echo)
 
     def evaluate(run: Path, dataset: Path) -> Path:
         echo(f"evaluating {run} on {dataset.name}")
         return evaluate_run(run, dataset, "test", device, batch_size, workers, progress)
 
-    rows = collect(runs, clean, out, sets, evaluate)
+    rows = collect(state, clean, out, sets, evaluate)
     return write_robustness(rows, kinds, clean, out, seed)

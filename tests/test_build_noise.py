@@ -70,6 +70,7 @@ def test_infinite_snr_over_every_split_rebuilds_the_clean_dataset_byte_for_byte(
     assert a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == ["dataset.json"]  # only the card says it is a (zero-)noise copy
     card_a, card_b = read_card(clean), read_card(noisy)
+    assert "noise" not in card_a["build"]  # builds without --noise keep the settings they had before it existed
     assert {k for k in card_a.keys() | card_b.keys() if card_a.get(k) != card_b.get(k)} <= {
         "noise", "build", "command", "card_sha256", "split_by"}
 
@@ -104,3 +105,11 @@ def test_bad_noise_input_is_a_one_line_error_and_writes_nothing(clean, tmp_path,
     out = tmp_path / "bad"
     refused(ecgrender("build", "--db", "demo", "--manifest", clean / "manifest.csv", "--out", out, *options), expected)
     assert not (out / "dataset.json").exists()
+
+
+def test_noise_that_cannot_serve_the_windows_is_refused_before_anything_is_written(clean, tmp_path):
+    nstdb = write_nstdb(tmp_path / "nstdb", seconds=1.0)  # 360 samples: shorter than a 1,000-sample window
+    out = tmp_path / "short"
+    refused(ecgrender("build", "--db", "demo", "--manifest", clean / "manifest.csv", "--out", out,
+                      "--noise", "em:6", "--noise-source", nstdb), "is shorter than a window (1000 samples)")
+    assert not (out / "manifest.csv").exists() and not (out / ".build").exists()

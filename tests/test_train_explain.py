@@ -45,6 +45,12 @@ def test_imecgnet_part_contributions_sum_to_the_logits():
         logits = model(x)
     assert contributions.shape == (2, 2 + 5, 3)
     assert torch.allclose(contributions.sum(1) + bias, logits, rtol=1e-4, atol=1e-4)
+    # each term by hand: part p's scores times the fusion weights of columns p * C .. p * C + C - 1
+    scores = model.stages(x)["part_scores"].detach()
+    weight = model.fusion.weight.detach()
+    for p in range(7):
+        by_hand = scores[:, p, :] @ weight[:, 3 * p:3 * p + 3].T
+        assert torch.allclose(contributions[:, p, :], by_hand, rtol=1e-4, atol=1e-5), p
 
 
 @pytest.mark.parametrize("name", [n for n in model_names() if get_model(n).input == "image"])
@@ -97,6 +103,18 @@ def test_explain_imecgnet_on_dataset_keys_with_a_part_summary(tiny, tmp_path):
     assert [line.split(",")[0] for line in summary[1:]] == CLASSES
     assert all(float(v) >= 0 for line in summary[1:] for v in line.split(",")[1:])
     assert (out / "summary.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_keys_of_a_test_only_dataset_such_as_a_noisy_copy(tiny, tmp_path):
+    _, run = tiny
+    test_only = make_dataset(tmp_path / "test-only", counts={"train": 0, "val": 0, "test": 3}, per_shard=4)
+    key = (test_only / "manifest.csv").read_text().splitlines()[-1].split(",")[0]
+    out = tmp_path / "exp"
+    result = ecgtrain("explain", run, "--dataset", test_only, "--keys", key, "--out", out, "--device", "cpu",
+                      "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert [w["key"] for w in json.loads((out / "explanations.json").read_text())["windows"]] == [key]
+    assert (out / "summary.csv").is_file()
 
 
 def test_explain_a_record_with_refecg_and_a_chosen_class(tiny, tmp_path):

@@ -62,6 +62,16 @@ def test_robustness_on_the_demo_with_two_snrs(demo_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count(": complete (") == 4 and "evaluating" not in result.output
     assert before == {p: p.stat().st_mtime_ns for p in out.glob("datasets/*/dataset.json")}
+    # a report of an older checkpoint, or one that cannot be read, is evaluated again
+    reports = sorted(run.glob("eval-*/report.json"))
+    current = json.loads(reports[0].read_text())["epoch"]  # the last finished epoch's index
+    stale = json.loads(reports[0].read_text()) | {"epoch": current - 1}
+    reports[0].write_text(json.dumps(stale))
+    reports[1].write_text("{")
+    result = ecgtrain(*args)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("evaluating") == 2
+    assert json.loads(reports[0].read_text())["epoch"] == current
 
 
 def test_a_run_of_another_dataset_is_refused(demo_run, tmp_path):

@@ -40,6 +40,12 @@ class WindowNoise:
             return self.records.segment(kind, rng, length, n_leads)
         return generator(kind)(rng, length, n_leads, self.fs, self.mains_hz)
 
+    def check(self, length: int, n_leads: int) -> None:
+        """Draw every type once for a (length, n_leads) window: EcgError now for a rate a model cannot hold or a
+        noise record that cannot serve, before a build writes anything."""
+        for c in self.components:
+            self.unit_noise("", c.kind, length, n_leads)
+
     def __call__(self, key: str, window: np.ndarray) -> np.ndarray:
         clean = np.asarray(window, dtype=np.float64)
         noisy = clean.copy()

@@ -17,7 +17,12 @@ class NoiseComponent:
     snr_db: float
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.snr_db:g}"
+        return f"{self.kind}:{format_snr(self.snr_db)}"
+
+
+def format_snr(snr_db: float) -> str:
+    """An SNR as the shortest text that reads back to the same float: 6, -3, 0.5, inf."""
+    return repr(float(snr_db)).removesuffix(".0")
 
 
 def parse_noise_spec(spec: str) -> list[NoiseComponent]:
