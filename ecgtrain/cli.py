@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ecgrender import noise_names
 from shards.errors import one_line_errors
 from shards.layout import write_atomic
 from shards.remote import is_url, open_dataset
@@ -231,7 +232,7 @@ def explain(run, record_path, dataset, keys, split, target, max_windows, out, ba
 @click.option("--dataset", "clean", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The clean dataset the RUNS were trained on: its test windows are copied with noise.")
 @click.option("--noise", "kinds", default="bw,ma,em,pl", show_default=True, callback=_list(str),
-              help="Noise types, one panel each (ecgrender's --noise types: bw, ma, em, pl, gauss).")
+              help=f"Noise types, one panel each (ecgrender build's --noise types: {', '.join(noise_names())}).")
 @click.option("--snr", "snrs", default="24,18,12,6,0", show_default=True, callback=_list(float),
               help="SNRs in dB (per window and lead, nst's definition; docs/noise.md).")
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -26,7 +26,8 @@ def _imports(tree):
 def test_ecgtrain_uses_ecgrender_through_its_package_doors_only():
     found = sorted((path, module, names) for path, tree in _trees().items() for module, names in _imports(tree)
                    if module.split(".")[0] == "ecgrender")
-    assert found == [("explain.py", "ecgrender", ["lead_columns", "record_inputs"]),
+    assert found == [("cli.py", "ecgrender", ["noise_names"]),
+                     ("explain.py", "ecgrender", ["lead_columns", "record_inputs"]),
                      ("predict.py", "ecgrender", ["record_inputs"]),
                      ("robustness.py", "ecgrender", ["NSTDB_RECORDS", "noise_names"])]
 
