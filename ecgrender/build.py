@@ -319,11 +319,13 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
         rows = read_manifest(out / MANIFEST)
         classes = manifest_classes(rows, out / MANIFEST, _stored_classes(work) if source.multi_label else None)
         leads = dataset_leads(scan, rows)
+        noise = _window_noise(cfg, rows) if cfg.noise else None
     else:
         rows, classes = plan_rows(cfg, source, scan, echo, progress)
         leads = dataset_leads(scan, rows)
-        if cfg.noise:  # a rate or a noise record that cannot serve: refused before any file is written
-            _window_noise(cfg, rows).check(rows[0].length, len(leads))
+        noise = _window_noise(cfg, rows) if cfg.noise else None
+        if noise is not None:  # a rate or a noise record that cannot serve: refused before any file is written
+            noise.check(rows[0].length, len(leads))
         if cfg.manifest:
             check_card_leads(cfg.manifest, leads)
         work.mkdir(parents=True, exist_ok=True)  # from here on a re-run with the same settings resumes
@@ -332,7 +334,6 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
             write_atomic(work / CLASSES, json.dumps(classes))
         write_manifest(out / MANIFEST, rows)
     staging = work / STAGING
-    noise = _window_noise(cfg, rows) if cfg.noise else None
     if not staging.exists():
         extract_windows(source, rows, len(leads), out / REFECG, staging, progress=progress,
                         n_classes=len(classes) if source.multi_label else None, noise=noise)

@@ -78,9 +78,11 @@ def check_dataset(loaded: LoadedRun, dataset: Path) -> dict:
     if info.classes != loaded.card.classes or info.multi_label != loaded.card.multi_label:
         raise TrainError(f"dataset {dataset} has classes {info.classes}, the run was trained on {loaded.card.classes}: "
                          "explain windows of a dataset with the same classes")
-    fields = ["window.length"] + (["n_leads", "renderer", "render"] if loaded.spec.input == "image" else [])
-    for name in fields:
-        ours, theirs = (c["window"]["length"] if name == "window.length" else c[name] for c in (card, loaded.card_dict))
+    run_card = loaded.card_dict
+    pairs = {"window length": (card["window"]["length"], run_card["window"]["length"])}
+    if loaded.spec.input == "image":
+        pairs |= {name: (card[name], run_card[name]) for name in ("n_leads", "renderer", "render")}
+    for name, (ours, theirs) in pairs.items():
         if ours != theirs:
             raise TrainError(f"dataset {dataset} has {name} {ours}, the run's dataset {theirs}: explain windows made "
                              "the way the run's were")

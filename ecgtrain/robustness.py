@@ -10,6 +10,7 @@ raw signal, so images and Ref-ECG lead sums stay matched. Each run is evaluated 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -108,8 +109,14 @@ def _reusable(path: Path, noisy: NoisySet, clean_sha: str, seed: int, noise_sour
     if noise.get("of_card_sha256") != clean_sha or noise.get("seed") != seed or noise.get("components") != wanted:
         return False
     files = noise.get("noise_source_files") or {}
-    return all((noise_source / name).is_file() and file_digest(noise_source / name)[0] == sha
+    return all((noise_source / name).is_file() and _digest(noise_source / name) == sha
                for name, sha in files.items()) if noise_source else True
+
+
+@functools.cache
+def _digest(path: Path) -> str:
+    """sha256 of a noise record file, computed once per process (every noisy set of a type reads the same files)."""
+    return file_digest(path)[0]
 
 
 def build_noisy_sets(clean: Path, clean_sha: str, sets: list[NoisySet], out: Path, source: Path | None,

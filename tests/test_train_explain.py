@@ -151,3 +151,21 @@ def test_a_dataset_of_another_label_type_is_refused(tiny, tmp_path):
     other = make_dataset(tmp_path / "other", counts={"train": 4, "val": 2, "test": 3}, per_shard=4, multi_label=True)
     refused(ecgtrain("explain", run, "--dataset", other, "--out", tmp_path / "e", "--device", "cpu"),
             "explain windows of a dataset with the same classes")
+
+
+@pytest.mark.parametrize("field", ["render", "n_leads", "window length"])
+def test_a_dataset_whose_images_differ_from_the_runs_is_refused(tiny, field):
+    from ecgtrain.errors import TrainError
+    from ecgtrain.explain import check_dataset
+    from ecgtrain.inference import load_run
+
+    dataset, run = tiny
+    loaded = load_run(run, torch.device("cpu"))
+    if field == "render":
+        loaded.card_dict["render"] = loaded.card_dict["render"] | {"out_w": 128}
+    elif field == "n_leads":
+        loaded.card_dict["n_leads"] = 3
+    else:
+        loaded.card_dict["window"] = loaded.card_dict["window"] | {"length": 500}
+    with pytest.raises(TrainError, match=f"has {field} .* explain windows made the way the run's were"):
+        check_dataset(loaded, dataset)
