@@ -93,14 +93,18 @@ def _time(render, windows: list[np.ndarray]) -> tuple[list[np.ndarray], float, f
     return images, time.process_time() - cpu0, time.perf_counter() - wall0
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
+    """Print the comparison and return one dict per (window kind, renderer)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20, help="windows per kind (default 20)")
+    parser.add_argument("--smoke", action="store_true", help="2 windows per kind: checks the benchmark runs, no figures")
     parser.add_argument(
         "--data", type=Path, default=REPO.parent / "shared" / "data", help="folder with mitdb/ and ptbdb/"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the window offsets")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.n = 2
     if args.n < 1:
         parser.error("--n must be at least 1")
 
@@ -146,6 +150,16 @@ def main(argv: list[str] | None = None) -> None:
         naive_col = "-" if vs_naive is None else f"{vs_naive[0]:.2f} / {vs_naive[1]:.2f}"
         ref_col = "-" if vs_ref is None else f"{vs_ref:.2f}"
         print(f"{kind:14s} {name:24s} {rate:10.2f} {wall_rate:11.2f} {ratio:8.1f}  {naive_col:>24s}  {ref_col:>10s}")
+    return [{"kind": kind, "renderer": name, "images_per_s_per_core": rate, "images_per_s_wall": wall_rate,
+             "x_naive": ratio, "psnr_vs_naive_worst_db": None if vs_naive is None else _finite(vs_naive[0]),
+             "psnr_vs_naive_pooled_db": None if vs_naive is None else _finite(vs_naive[1]),
+             "psnr_vs_matplotlib_worst_db": None if vs_ref is None else _finite(vs_ref)}
+            for kind, name, rate, wall_rate, ratio, vs_naive, vs_ref in rows]
+
+
+def _finite(db: float) -> float | str:
+    """A PSNR for JSON: identical images ("inf") as the string "inf"."""
+    return db if math.isfinite(db) else "inf"
 
 
 if __name__ == "__main__":

@@ -336,8 +336,8 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
     staging = work / STAGING
     if not staging.exists():
         extract_windows(source, rows, len(leads), out / REFECG, staging, progress=progress,
-                        n_classes=len(classes) if source.multi_label else None, noise=noise)
-    render_shards(out, rows, staging, cfg.renderer, PAPER, cfg.shard_size, cfg.jobs, progress=progress)
+                        n_classes=len(classes) if source.multi_label else None, noise=noise, jobs=cfg.jobs)
+    shard_digests = render_shards(out, rows, staging, cfg.renderer, PAPER, cfg.shard_size, cfg.jobs, progress=progress)
     staging.unlink()
     counts = summarize(rows, classes)
     card = {
@@ -366,7 +366,7 @@ def _build(cfg: BuildConfig, source, echo: Callable[[str], None], progress: bool
         card["description"] = cfg.description
     if cfg.creators:
         card["creators"] = list(cfg.creators)
-    write_card(out, card)
+    write_card(out, card, shard_digests)
     shutil.rmtree(work)
     for split in SPLITS:
         windows = sum(w.split == split for w in rows)  # a multi-label window counts for each of its classes

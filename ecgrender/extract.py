@@ -1,8 +1,10 @@
 """Read every manifest window once from its record: the Ref-ECG lead sums and the render staging file.
 
-Records are read one at a time (each exactly once), so memory holds one record plus one output row
-at a time. The staging file is a float32 `.npy` of shape (N, window, n_leads) in manifest order; the
-render workers slice it, so no worker re-reads WFDB files. It is deleted when the build completes.
+Each record is read exactly once, by one of `--jobs` threads of the build process (never by the
+render backend's workers, which may be on other machines), a few records ahead of the writer at
+most, so memory holds a few records and their windows at a time. The staging file is a float32
+`.npy` of shape (N, window, n_leads) in manifest order; the render workers slice it, so no worker
+re-reads WFDB files. It is deleted when the build completes.
 
 A full disk must be a clean OSError (ENOSPC), never a crash: the staging file's space is reserved
 first (os.posix_fallocate) and its rows are written with os.pwrite, not through a memory map (whose
@@ -16,9 +18,10 @@ import errno
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import joblib
 import numpy as np
 from tqdm import tqdm
 
@@ -46,10 +49,11 @@ def extract_windows(
     progress: bool = True,
     n_classes: int | None = None,
     noise: Callable[[str, np.ndarray], np.ndarray] | None = None,
+    jobs: int = 1,
 ) -> None:
-    """Write `refecg.h5` and the staging array for `windows` (manifest order), reading each record once;
-    `n_classes` for a multi-label dataset (y multi-hot); `noise(key, window)`, when given, returns the
-    window with noise added, and both outputs (images and lead sums) get the noisy window."""
+    """Write `refecg.h5` and the staging array for `windows` (manifest order), reading each record once, in
+    `jobs` threads; `n_classes` for a multi-label dataset (y multi-hot); `noise(key, window)`, when given,
+    returns the window with noise added, and both outputs (images and lead sums) get the noisy window."""
     length = windows[0].length
     if any(w.length != length for w in windows):
         raise EcgError("manifest mixes window lengths: every row of one dataset needs the same length")
@@ -65,26 +69,62 @@ def extract_windows(
         write_row = _row_writer(staging, (len(windows), length, n_leads), staging_path)
         check_free_space(refecg_path, refecg_bytes(len(windows), length, n_classes or 1))
         with RefEcgWriter(refecg_path, counts, length, n_classes) as refecg:
-            for record, rows in tqdm(by_record.items(), desc="read windows", unit="record", disable=not progress):
-                signal = source.read_signal(record)
-                if signal.shape[1] != n_leads:
-                    raise EcgError(
-                        f"record {record} has {signal.shape[1]} leads, the dataset has {n_leads}: "
-                        "build records with the same leads together"
-                    )
-                for i in rows:
-                    w = windows[i]
-                    if w.start < 0 or w.start + length > signal.shape[0]:
-                        raise EcgError(
-                            f"window {w.key} [{w.start}, {w.start + length}) lies outside record {record} "
-                            f"({signal.shape[0]} samples): the manifest does not match this source"
-                        )
-                    segment = signal[w.start : w.start + length]
-                    if noise is not None:
-                        segment = noise(w.key, segment).astype(np.float32)
+            records = {record: [windows[i] for i in rows] for record, rows in by_record.items()}
+            read = read_records(source, records, n_leads, jobs)
+            for record, segments in tqdm(read, total=len(records), desc="read windows", unit="record",
+                                         disable=not progress):
+                rows, cut = by_record[record], records[record]
+                if noise is not None:
+                    segments = np.stack([noise(w.key, s).astype(np.float32) for w, s in zip(cut, segments)])
+                for i, segment in zip(rows, segments):
                     write_row(i, segment)
-                    refecg.put(w.split, index_in_split[i], segment.sum(axis=1, dtype=np.float32),
-                               w.targets or w.label_id, w.key)
+                _put_lead_sums(refecg, cut, [index_in_split[i] for i in rows], segments)
+
+
+def read_records(source: Source, records: dict[str, list[Window]], n_leads: int,
+                 jobs: int) -> Iterator[tuple[str, np.ndarray]]:
+    """(record, its `windows` as float32 (n, length, n_leads)) for each record, in order; read by `jobs` threads
+    (reading is mostly numpy and file work, which runs outside the GIL), a few records ahead at most."""
+    workers = joblib.effective_n_jobs(jobs) if jobs < 0 else min(jobs, os.cpu_count() or 1)
+    read = joblib.delayed(record_windows)
+    results = joblib.Parallel(n_jobs=workers, backend="threading", return_as="generator")(
+        read(source, record, windows, n_leads) for record, windows in records.items())
+    yield from zip(records, results)
+
+
+def record_windows(source: Source, record: str, windows: list[Window], n_leads: int) -> np.ndarray:
+    """Read `record` and cut `windows` from it: float32 (n, length, n_leads); an EcgError for another number
+    of leads or a window outside the record."""
+    signal = source.read_signal(record)
+    if signal.shape[1] != n_leads:
+        raise EcgError(
+            f"record {record} has {signal.shape[1]} leads, the dataset has {n_leads}: "
+            "build records with the same leads together"
+        )
+    return cut_windows(signal, record, windows)
+
+
+def cut_windows(signal: np.ndarray, record: str, windows: list[Window]) -> np.ndarray:
+    """The windows of one record's signal (n_samples, n_leads) as float32 (n, length, n_leads); an EcgError
+    for a window outside the record."""
+    length = windows[0].length
+    for w in windows:
+        if w.start < 0 or w.start + length > signal.shape[0]:
+            raise EcgError(
+                f"window {w.key} [{w.start}, {w.start + length}) lies outside record {record} "
+                f"({signal.shape[0]} samples): the manifest does not match this source"
+            )
+    return np.stack([signal[w.start : w.start + length] for w in windows]).astype(np.float32, copy=False)
+
+
+def _put_lead_sums(refecg: RefEcgWriter, windows: list[Window], rows_in_split: list[int], segments: np.ndarray) -> None:
+    """Store the lead sums of one record's windows in refecg.h5, one write per split."""
+    sums = segments.sum(axis=2, dtype=np.float32)
+    for split in SPLITS:
+        pick = [j for j, w in enumerate(windows) if w.split == split]
+        if pick:
+            refecg.put_rows(split, [rows_in_split[j] for j in pick], sums[pick],
+                            [windows[j].targets or windows[j].label_id for j in pick], [windows[j].key for j in pick])
 
 
 def refecg_bytes(n_windows: int, length: int, n_classes: int = 1) -> int:

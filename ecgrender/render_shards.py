@@ -22,6 +22,7 @@ import joblib
 import numpy as np
 from tqdm import tqdm
 
+from shards.card import ShardDigest
 from shards.layout import IMAGES, SPLITS, shard_name
 from shards.manifest import Window, window_row
 from shards.writer import encode_png, write_shard
@@ -59,8 +60,8 @@ def exit_if_orphaned(parent: int | None) -> None:
 
 
 def _render_shard(staging_path: str, rows: list[dict], first: int, out_path: str, renderer: str, spec: dict,
-                  build_pid: int) -> int:
-    """Job body: render rows [first, first + len(rows)) of the staging array into one shard."""
+                  build_pid: int) -> ShardDigest:
+    """Job body: render rows [first, first + len(rows)) of the staging array into one shard; returns its digest."""
     parent = os.getppid() if os.getpid() != build_pid else None
     windows = np.load(staging_path, mmap_mode="r")
     draw = make_renderer(renderer, RenderSpec(**spec))
@@ -72,10 +73,9 @@ def _render_shard(staging_path: str, rows: list[dict], first: int, out_path: str
             yield row["key"], encode_png(image), row.get("targets") or row["label_id"], row
 
     try:
-        write_shard(Path(out_path), samples())
+        return write_shard(Path(out_path), samples())
     except OSError as exc:  # a file object's write names no file: name the shard (full disk, permissions)
         raise OSError(exc.errno, exc.strerror, exc.filename or out_path) from exc
-    return len(rows)
 
 
 def render_shards(
@@ -87,14 +87,15 @@ def render_shards(
     shard_size: int | None,
     jobs: int,
     progress: bool = True,
-) -> int:
-    """Render every missing shard of `root`; returns the number of windows rendered now. The caller holds
-    `root` (build.locked_out), so temp files left by a killed build can be removed before."""
+) -> dict[str, ShardDigest]:
+    """Render every missing shard of `root`; returns the digests of the shards written now, by relative path
+    (hashed as they were written, for the card). The caller holds `root` (build.locked_out), so temp files
+    left by a killed build can be removed before."""
     (root / IMAGES).mkdir(parents=True, exist_ok=True)
     todo = [s for s in plan_shards(windows, shard_size) if not (root / s[0]).exists()]
     total = sum(end - first for _, _, first, end in todo)
     if not todo:
-        return 0
+        return {}
     tasks = (
         joblib.delayed(_render_shard)(
             str(staging_path), [window_row(w) for w in windows[first:end]], first, str(root / name), renderer, spec.as_dict(),
@@ -102,7 +103,9 @@ def render_shards(
         )
         for name, _split, first, end in todo
     )
+    digests = {}
     with tqdm(total=total, desc=f"render ({renderer}, {jobs} jobs)", unit="img", disable=not progress) as bar:
-        for done in joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
-            bar.update(done)
-    return total
+        for (name, *_), digest in zip(todo, joblib.Parallel(n_jobs=jobs, return_as="generator")(tasks)):
+            digests[name] = digest
+            bar.update(digest.samples)
+    return digests

@@ -34,7 +34,7 @@ from .precise_bn import recalibrate_batchnorm
 from .report import evaluate_run
 from .rundir import ARGS, CHECKPOINT, METRICS, RUN_CARD, card_sha256, load_model_state, read_checkpoint, save_checkpoint
 
-__all__ = ["FitConfig", "build_loaders", "class_weights", "fit", "make_criterion", "seed_everything",
+__all__ = ["FitConfig", "build_loaders", "class_weights", "compile_model", "fit", "make_criterion", "seed_everything",
            "train_one_epoch", "write_metrics_row"]
 
 # Settings a resumed run must share with its checkpoint (--epochs may grow, --workers/--device may change).
@@ -67,6 +67,7 @@ class FitConfig:
     class_weights: list[float] | None = None  # --balance loss: set by fit from the card's train counts
     amp: bool = True
     channels_last: bool = True
+    compile: bool = False  # TorchInductor for the training step (not run-defining: a resume may switch it)
     resume: bool = False
     report: bool = True
     progress: bool = True
@@ -233,6 +234,8 @@ def prepare_state(cfg: FitConfig, card: CardInfo, device: torch.device, ckpt: di
         load_model_state(model, ckpt, Path(cfg.out) / CHECKPOINT)
     fmt = memory_format(spec, cfg.channels_last, device)
     model.to(device, memory_format=fmt)  # type: ignore[call-overload]  # torch's stubs lack this overload
+    if cfg.compile:
+        compile_model(model)
     if dist_info()[1] > 1:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     prep = Standardize(spec.input == "image", fmt == torch.channels_last).to(device)
@@ -243,6 +246,27 @@ def prepare_state(cfg: FitConfig, card: CardInfo, device: torch.device, ckpt: di
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["lr_scheduler"])
     return TrainState(model, prep, optimizer, scheduler, ckpt["epoch"] + 1, card.multi_label)
+
+
+def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+    """Compile `model` in place with TorchInductor (`fit --compile`) and return it.
+
+    In place (`nn.Module.compile`), so the state dict keeps its keys and checkpoints load into a plain model;
+    static shapes, so each batch size gets its own graph (a run has two or three) instead of a dynamic-shape one.
+    Only the training step runs compiled: `run_epoch` validates and re-estimates BatchNorm statistics eagerly.
+    """
+    model.compile(dynamic=False)
+    return model
+
+
+def check_compiler(device: torch.device) -> None:
+    """Refuse `--compile` where TorchInductor cannot build kernels (no C++ compiler, no Triton), before training."""
+    try:
+        torch.compile(lambda t: t * 2 + 1, dynamic=False)(torch.ones(4, device=device))
+    except Exception as exc:  # a missing compiler surfaces as any of several torch exception types
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrainError(f"--compile: TorchInductor cannot compile for {device} ({reason[:200]}); install a C++ "
+                         "compiler (CPU) or Triton (CUDA), or train without --compile") from None
 
 
 def set_balance(cfg: FitConfig, card: CardInfo, train_counts: dict) -> None:
@@ -297,9 +321,11 @@ def run_epoch(state: TrainState, train, val, device: torch.device, cfg: FitConfi
     stats = train_one_epoch(state.model, state.prep, train, state.optimizer, device, cfg.amp, epoch, cfg.progress,
                             make_criterion(cfg.class_weights, device, state.multi_label))
     state.scheduler.step()
-    if calibration is not None:
-        recalibrate_batchnorm(state.model, state.prep, calibration, device, cfg.amp)
-    logits, labels, _ = predict_batches(state.model, state.prep, val, device, cfg.amp, f"epoch {epoch} val", cfg.progress)
+    with torch.compiler.set_stance("force_eager"):  # --compile covers the training step only
+        if calibration is not None:
+            recalibrate_batchnorm(state.model, state.prep, calibration, device, cfg.amp)
+        logits, labels, _ = predict_batches(state.model, state.prep, val, device, cfg.amp, f"epoch {epoch} val",
+                                            cfg.progress)
     row = {"epoch": epoch, "lr": lr, **stats}
     if state.multi_label:
         return row | {"val_auroc": val_macro_auroc(labels, logits), "val_samples": int(len(labels))}
@@ -343,6 +369,8 @@ def fit(cfg: FitConfig) -> Path:
     ckpt = resume_checkpoint(cfg, sha)
     set_balance(cfg, card, train_counts)
     device = setup_device(cfg.device)
+    if cfg.compile:
+        check_compiler(device)
     seed_everything(cfg.seed)
     torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
     if cfg.weights is None:

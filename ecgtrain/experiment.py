@@ -37,9 +37,9 @@ DEFAULT_RECIPE = "paper"
 # FitConfig fields an experiment file may set in [train] or a recipe (the rest are per run or per call).
 FIT_KEYS = tuple(f.name for f in fields(FitConfig)
                  if f.name not in ("dataset", "model", "out", "seed", "class_weights", "resume", "report",
-                                   "progress", "workers", "device"))
+                                   "progress", "workers", "device", "compile"))
 # Per-call settings: they do not change what a run is, so they come from the command line.
-CALL_KEYS = ("workers", "device", "progress")
+CALL_KEYS = ("workers", "device", "progress", "compile")
 _TOP_KEYS = {"name", "description", "build", "schemes", "train", "recipes", "paper"}
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from . import FORMAT_VERSION, OLDEST_READABLE_VERSION, SINGLE_LABEL_VERSION
 from .errors import DatasetError
@@ -29,6 +30,14 @@ FIELDS = {
     "renderer": str,
 }
 LABEL_TYPES = ("single-label", "multi-label")  # `label_type` (format 3; absent: single-label)
+
+
+class ShardDigest(NamedTuple):
+    """A shard's sha256 (hex), size in bytes and number of samples: its entry in the card's `files`."""
+
+    sha256: str
+    bytes: int
+    samples: int
 
 
 def is_multi_label(card: dict) -> bool:
@@ -64,7 +73,7 @@ def file_digest(path: str | Path, update: Callable[[int], None] | None = None) -
         return HashingReader(f, update).drain()
 
 
-def shard_digest(path: str | Path) -> tuple[str, int, int]:
+def shard_digest(path: str | Path) -> ShardDigest:
     """(sha256 hex, size, number of samples) of a shard, in one read; DatasetError if it is not a tar."""
     with open(path, "rb") as f:
         reader = HashingReader(f)
@@ -78,7 +87,7 @@ def shard_digest(path: str | Path) -> tuple[str, int, int]:
         except (tarfile.TarError, EOFError) as exc:
             raise DatasetError(f"shard {path} is not a readable tar ({exc}): rebuild it") from exc
         sha, size = reader.drain()
-    return sha, size, keys
+    return ShardDigest(sha, size, keys)
 
 
 def card_digest(card: dict) -> str:
@@ -136,11 +145,13 @@ def check_card(card: dict, where: str) -> None:
                 raise bad(f"counts[{split!r}][{label!r}] = {n!r}: labels must be classes and counts >= 0")
 
 
-def write_card(root: str | Path, card: dict) -> dict:
+def write_card(root: str | Path, card: dict, shards: Mapping[str, ShardDigest] | None = None) -> dict:
     """Write root/dataset.json: `card` plus format_version, the sha256 and size of every other file, and
     card_sha256 (the digest of the card's own content, see card_digest).
 
-    Shard entries also give their number of samples (what a loader needs for exact epochs).
+    Shard entries also give their number of samples (what a loader needs for exact epochs). `shards` holds
+    the digests of shards hashed as they were written (`writer.write_shard`), by relative path: those are
+    not read again; every other file is.
 
     Call it last: a dataset directory without a card is incomplete. Written through a temp file, with
     sorted keys, so the same dataset gives the same bytes. Returns the card as written.
@@ -152,7 +163,7 @@ def write_card(root: str | Path, card: dict) -> dict:
     files = {}
     for rel in dataset_files(root):
         if shard_split(rel) is not None:
-            sha, size, samples = shard_digest(root / rel)
+            sha, size, samples = (shards or {}).get(rel) or shard_digest(root / rel)
             files[rel] = {"sha256": sha, "bytes": size, "samples": samples}
         else:
             sha, size = file_digest(root / rel)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import DatasetError
@@ -51,9 +51,9 @@ _INT_COLUMNS = ("start", "length", "label_id")
 
 def window_row(w: Window) -> dict:
     """A row as a dict of its manifest columns (`targets` only for multi-label rows): the `.json` of a sample."""
-    row = asdict(w)
-    if not w.targets:
-        del row[TARGETS]
+    row = {name: getattr(w, name) for name in COLUMNS}
+    if w.targets:
+        row[TARGETS] = w.targets
     return row
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -18,12 +19,18 @@ from typing import Any
 import numpy as np
 import webdataset as wds
 from PIL import Image
+from zlib_ng import zlib_ng
 
 from .card import HashingReader, read_card
 from .errors import DatasetError
 from .layout import SAMPLE_EXTENSIONS, TARGET_EXTENSIONS, check_shard_end, check_split, shard_paths, shard_split
 from .remote import is_url, open_stream, remote_base, shard_location
-from .writer import check_key
+from .writer import PNG_SIGNATURE, check_key
+
+try:  # libspng decodes the format's PNGs about twice as fast as Pillow (docs/format.md); Pillow where no wheel
+    import pyspng
+except ImportError:  # a platform without a pyspng wheel (see the pyspng line in pyproject.toml)
+    pyspng = None
 
 _FIX = "run `ecgrender verify` on the dataset, then re-download or rebuild that shard"
 
@@ -81,10 +88,44 @@ def member_name(member: tarfile.TarInfo, shard: str) -> tuple[str, str]:
     return key, ext
 
 
+_COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey and alpha", 6: "RGBA"}
+
+
+def png_header(data: bytes) -> tuple:
+    """(width, height, bit depth, colour type) from a PNG's IHDR chunk, () if `data` does not start as a PNG."""
+    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 26:
+        return ()
+    return struct.unpack(">IIBB", data[16:26])
+
+
+def check_png_chunks(data: bytes) -> None:
+    """ValueError unless every chunk of the PNG `data`, up to IEND, is whole and matches its CRC. libspng
+    ignores checksums, so a damaged PNG is caught here rather than decoded into wrong pixels."""
+    view, at = memoryview(data), len(PNG_SIGNATURE)
+    while True:
+        if at + 12 > len(data):
+            raise ValueError("the PNG ends before its IEND chunk")
+        (length,) = struct.unpack_from(">I", data, at)
+        end = at + 8 + length
+        kind = bytes(view[at + 4 : at + 8])
+        if end + 4 > len(data) or zlib_ng.crc32(view[at + 4 : end]) != struct.unpack_from(">I", data, end)[0]:
+            raise ValueError(f"PNG chunk {kind!r} at byte {at} is cut short or fails its CRC")
+        if kind == b"IEND":
+            return
+        at = end + 4
+
+
 def _png(data: bytes) -> np.ndarray:
+    header = png_header(data)
+    if not header:
+        raise ValueError("not a PNG (no PNG signature and IHDR chunk)")
+    depth, colour = header[2:]
+    if (depth, colour) != (8, 0):
+        raise ValueError(f"{depth}-bit {_COLOUR_TYPES.get(colour, f'colour type {colour}')}, not 8-bit grey (L)")
+    check_png_chunks(data)
+    if pyspng is not None:
+        return pyspng.load(data)
     with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-        if image.mode != "L":
-            raise ValueError(f"mode {image.mode}, not 8-bit grey (L)")
         return np.asarray(image, dtype=np.uint8)
 
 
@@ -128,7 +169,8 @@ def decode_sample(sample: dict) -> tuple[str, np.ndarray, Any, dict]:
     """A raw webdataset sample (bytes per member) -> (key, grey uint8 (H, W) image, target, manifest row); the
     target is the label id (int, from `.cls`) or the multi-hot vector (uint8 (C,), from `.hot`).
 
-    Decodes `.png` with Pillow (PNG only, mode L), `.cls` with int, `.hot` as '0'/'1' characters, `.json`
+    Decodes `.png` with libspng (pyspng; Pillow where it has no wheel) after checking it is an 8-bit grey PNG
+    whose chunks match their CRCs, `.cls` with int, `.hot` as '0'/'1' characters, `.json`
     with json.loads; a missing or undecodable member is a one-line DatasetError naming the shard and the member.
     """
     url, key = sample.get("__url__", "?"), sample.get("__key__", "?")

@@ -51,14 +51,16 @@ class RefEcgWriter:
             self._x[split] = group.create_dataset("x", shape=(n, self.length), dtype=np.float32)
         return self
 
-    def _slots(self, split: str, index: int, n: int) -> None:
+    def _check_rows(self, split: str, rows: np.ndarray) -> None:
         check_split(split)
         if self._file is None:
             raise DatasetError(f"{self.path}: RefEcgWriter.put outside its 'with' block")
-        if index < 0 or index + n > self.counts[split]:
+        if rows.size and (rows.min() < 0 or rows.max() >= self.counts[split]):
             raise DatasetError(
-                f"{self.path}: rows {index}..{index + n - 1} outside {split} (size {self.counts[split]})"
+                f"{self.path}: rows {rows.min()}..{rows.max()} outside {split} (size {self.counts[split]})"
             )
+        if np.unique(rows).size != rows.size:
+            raise DatasetError(f"{self.path}: a {split} row is given twice in one call; give each row once")
 
     def put(self, split: str, index: int, x: np.ndarray, label, key: str) -> None:
         """Store one window: `x` float32 (length,) lead sum, its label id (multi-label: its targets string) and
@@ -67,23 +69,31 @@ class RefEcgWriter:
 
     def put_batch(self, split: str, start: int, x: np.ndarray, label_ids, keys) -> None:
         """Store consecutive windows from row `start`: `x` (n, length), n label ids and n keys."""
-        x = np.asarray(x)
-        n = len(x)
-        if x.ndim != 2 or x.shape[1] != self.length or len(label_ids) != n or len(keys) != n:
+        self.put_rows(split, np.arange(start, start + len(x)), x, label_ids, keys)
+
+    def put_rows(self, split: str, rows, x: np.ndarray, label_ids, keys) -> None:
+        """Store windows at the given rows of `split` (distinct, in any order): `x` (n, length), n label ids and
+        n keys. One call for many rows writes them to the file at once, much faster than a call per row."""
+        rows, x = np.asarray(rows, dtype=np.int64), np.asarray(x)
+        n = len(rows)
+        if x.ndim != 2 or x.shape != (n, self.length) or len(label_ids) != n or len(keys) != n:
             raise DatasetError(
                 f"{self.path}: batch of x {x.shape}, {len(label_ids)} labels, {len(keys)} keys "
-                f"does not match window length {self.length}"
+                f"does not match {n} rows of window length {self.length}"
             )
-        self._slots(split, start, n)
-        self._x[split][start : start + n] = x.astype(np.float32, copy=False)
+        self._check_rows(split, rows)
+        if not n:
+            return
+        order = np.argsort(rows)
+        self._x[split][rows[order]] = x[order].astype(np.float32, copy=False)  # h5py writes increasing rows
         if self.n_classes is not None:
             bad = next((t for t in label_ids if not isinstance(t, str) or len(t) != self.n_classes
                         or set(t) - {"0", "1"}), None)
             if bad is not None:
                 raise DatasetError(f"{self.path}: multi-hot target {bad!r} is not {self.n_classes} characters 0 or 1")
             label_ids = [[int(ch) for ch in t] for t in label_ids]
-        self._y[split][start : start + n] = np.asarray(label_ids, dtype=np.int64)
-        self._keys[split][start : start + n] = [str(k) for k in keys]
+        self._y[split][rows] = np.asarray(label_ids, dtype=np.int64)
+        self._keys[split][rows] = [str(k) for k in keys]
 
     def __exit__(self, exc_type, exc, tb) -> None:
         file = self._file

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import struct
 import tarfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,9 +27,8 @@ from .layout import (
     shard_split,
 )
 from .manifest import SEPARATOR, Window, iter_manifest, multi_label_row_problem, window_row
-from .reader import MEMBER_DECODERS, member_name, sample_members_problem
+from .reader import MEMBER_DECODERS, member_name, png_header, sample_members_problem
 from .remote import open_stream, remote_base, shard_location
-from .writer import PNG_SIGNATURE
 
 _H5_BLOCK = 8192
 
@@ -175,13 +173,6 @@ def _scan_manifest(root: Path, card: dict, problems: _Problems) -> Counter | Non
     return counts
 
 
-def _png_header(data: bytes) -> tuple:
-    if not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR" or len(data) < 26:
-        return ()
-    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
-    return width, height, depth, colour
-
-
 def _tar_samples(tar: tarfile.TarFile, rel: str, report: Callable[[str], None]) -> Iterator[_Sample]:
     """Complete samples of one shard; an incomplete or malformed sample is reported, not yielded."""
     key: str | None = None
@@ -199,7 +190,7 @@ def _tar_samples(tar: tarfile.TarFile, rel: str, report: Callable[[str], None]) 
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
             report(f"{rel}: sample {key} has an unreadable .cls, .hot or .json ({exc}): rebuild the shard")
             return None
-        return _Sample(rel, key, target, row, _png_header(members["png"]))
+        return _Sample(rel, key, target, row, png_header(members["png"]))
 
     for member in tar:
         try:

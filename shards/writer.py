@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import struct
-import tarfile
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from zlib_ng import zlib_ng
 
+from .card import ShardDigest
 from .errors import DatasetError
 from .layout import atomic_path
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PNG_ZLIB_LEVEL = 1  # zlib level of the image data: fixed, so a given zlib gives the same bytes
+PNG_ZLIB_LEVEL = 1  # zlib-ng's level 1 (deflate_quick): the same bytes on every CPU (docs/format.md, "PNG encoding")
 _FORBIDDEN_IN_KEY = set("./\\") | {chr(c) for c in range(33)} | {chr(127)}
+TAR_BLOCK = 512
+TAR_RECORD = 20 * TAR_BLOCK  # a tar ends with two zero blocks, padded to whole records (like tar -b20)
+# A ustar header after name, mode, ids, size and mtime: checksum (summed as spaces), type regular file, no
+# link, magic and version, empty user and group names, no device numbers, no prefix, padding to 512 bytes.
+_TAR_TAIL = b"0" + bytes(100) + b"ustar\x0000" + bytes(32 + 32 + 8 + 8 + 155 + 12)
+_TAR_TAIL_SUM = sum(_TAR_TAIL) + 8 * ord(" ")
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib_ng.crc32(kind + data))
 
 
 def encode_png(image: np.ndarray) -> bytes:
     """8-bit grey (H, W) array -> PNG bytes: IHDR, one IDAT, IEND; every row with the 'Up' filter.
 
-    Written here rather than through Pillow because it is the build's hot path: the same image data
-    costs about a quarter of Pillow's time (docs/format.md). Any PNG reader decodes it.
+    Written here rather than through Pillow because it is the build's hot path; deflated by zlib-ng (pinned,
+    level 1), whose output does not depend on the CPU (docs/format.md). Any PNG reader decodes it.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 2 or 0 in image.shape:
@@ -44,7 +50,7 @@ def encode_png(image: np.ndarray) -> bytes:
     return (
         PNG_SIGNATURE
         + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_ZLIB_LEVEL))
+        + _png_chunk(b"IDAT", zlib_ng.compress(rows.tobytes(), PNG_ZLIB_LEVEL))
         + _png_chunk(b"IEND", b"")
     )
 
@@ -70,15 +76,17 @@ def encode_row(row: dict) -> bytes:
         raise DatasetError(f"manifest row {row!r} cannot be stored as JSON ({exc}): pass plain values") from exc
 
 
-def _member(name: str, data: bytes) -> tuple[tarfile.TarInfo, io.BytesIO]:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info, io.BytesIO(data)
+def tar_member(name: str, data: bytes) -> bytes:
+    """A regular ustar member (header, data, zero padding to 512 bytes) with fixed metadata: mode 0644, uid/gid 0,
+    mtime 0, empty user and group names. The header is what Python's tarfile writes for the same member."""
+    encoded = name.encode("ascii")
+    if len(encoded) > 100:
+        raise ValueError(f"name is {len(encoded)} characters, ustar holds 100")
+    if len(data) >= 8**11:
+        raise ValueError("member is 8 GiB or more, ustar holds less")
+    head = encoded.ljust(100, b"\0") + b"0000644\0" + b"0000000\0" * 2 + b"%011o\0" % len(data) + b"00000000000\0"
+    checksum = b"%06o\0 " % (sum(head) + _TAR_TAIL_SUM)
+    return head + checksum + _TAR_TAIL + data + bytes(-len(data) % TAR_BLOCK)
 
 
 def _target_member(key: str, target, row: dict) -> tuple[str, bytes]:
@@ -109,30 +117,37 @@ def _sample_members(key, image, target, row) -> list[tuple[str, bytes]]:
     return [_target_member(key, target, row), (f"{key}.json", encode_row(row)), (f"{key}.png", png)]
 
 
-def write_shard(path: str | Path, samples: Iterable[tuple]) -> int:
+def write_shard(path: str | Path, samples: Iterable[tuple]) -> ShardDigest:
     """Write samples `(key, png bytes or uint8 (H, W) image, target, row dict)` as one webdataset tar; the
     target is a label id (single-label) or the row's multi-hot `targets` string (multi-label).
 
     Each sample becomes `{key}.cls` (label id in ASCII) or `{key}.hot` (the multi-hot string, e.g. "01100"),
-    `{key}.json` (the row), `{key}.png`, in that order, with fixed member metadata (mtime 0, uid/gid 0, no user names, mode 0644). The tar is written
-    under a temporary name and renamed when complete, so an existing `path` is always a whole shard.
-    Returns the number of samples written.
+    `{key}.json` (the row), `{key}.png`, in that order, with fixed member metadata (`tar_member`). The tar is
+    written under a temporary name and renamed when complete, so an existing `path` is always a whole shard.
+    Returns its sha256, size and number of samples (what `card.shard_digest` reads back), hashed as written.
     """
     path = Path(path)
-    count = 0
+    sha, size, count = hashlib.sha256(), 0, 0
     seen: set[str] = set()
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as file, tarfile.open(fileobj=file, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for key, image, target, row in samples:
-                if key in seen:
-                    raise DatasetError(f"sample key {key!r} appears twice in shard {path}: keys must be unique")
-                seen.add(key)
-                for name, data in _sample_members(key, image, target, row):
-                    try:
-                        tar.addfile(*_member(name, data))
-                    except ValueError as exc:  # USTAR limits, e.g. a name over 100 characters
-                        raise DatasetError(f"sample {key}: cannot store {name} in {path} ({exc})") from exc
-                count += 1
-            if count == 0:
-                raise DatasetError(f"shard {path} would be empty: give write_shard at least one sample")
-    return count
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+
+        def put(data: bytes) -> None:
+            nonlocal size
+            file.write(data)
+            sha.update(data)
+            size += len(data)
+
+        for key, image, target, row in samples:
+            if key in seen:
+                raise DatasetError(f"sample key {key!r} appears twice in shard {path}: keys must be unique")
+            seen.add(key)
+            for name, data in _sample_members(key, image, target, row):
+                try:
+                    put(tar_member(name, data))
+                except ValueError as exc:  # ustar limits, e.g. a name over 100 characters
+                    raise DatasetError(f"sample {key}: cannot store {name} in {path} ({exc})") from exc
+            count += 1
+        if count == 0:
+            raise DatasetError(f"shard {path} would be empty: give write_shard at least one sample")
+        put(bytes(2 * TAR_BLOCK + -(size + 2 * TAR_BLOCK) % TAR_RECORD))
+    return ShardDigest(sha.hexdigest(), size, count)

@@ -11,7 +11,7 @@ import wfdb
 from buildutil import ecgrender
 
 from ecgrender.sources import demo_dir, open_source
-from ecgrender.sources.wfdbfiles import MAX_SPREAD_MV, expected_dat_bytes
+from ecgrender.sources.wfdbfiles import MAX_SPREAD_MV, SPREAD_PERCENTILE, expected_dat_bytes, lead_spread
 
 RECORDS = {"100": [("N", 30)], "119": synth.MITDB_RECORDS["119"]}
 
@@ -89,3 +89,19 @@ def test_every_demo_record_passes_both_checks_with_margin():
 @pytest.mark.parametrize("db", ["mitdb", "ptbdb"])
 def test_every_real_record_passes_both_checks_with_margin(db, shared_data):
     _passes_with_margin(open_source(db, shared_data / db))
+
+
+@pytest.mark.parametrize("nan", [False, True])
+def test_lead_spread_decides_like_the_full_percentile_at_the_limit(nan):
+    rng = np.random.default_rng(3)
+    lead = rng.standard_normal(20_000).astype(np.float32)
+    if nan:
+        lead[100:900] = np.nan
+    full = np.nanpercentile(np.abs(lead - np.nanmedian(lead)), SPREAD_PERCENTILE)
+    for factor in (0.5, 0.99, 0.999999, 1.0, 1.000001, 1.01, 3.0):
+        scaled = lead * np.float32(MAX_SPREAD_MV / full * factor)
+        exact = np.nanpercentile(np.abs(scaled - np.nanmedian(scaled)), SPREAD_PERCENTILE)
+        got = lead_spread(scaled)
+        assert (got is not None and got > MAX_SPREAD_MV) == (exact > MAX_SPREAD_MV), factor
+        assert got is None or got == exact
+    assert lead_spread(np.full(10, np.nan, np.float32)) is None

@@ -8,7 +8,16 @@ import pytest
 from shards_helpers import card_fields, edit_card, make_dataset
 
 from shards import FORMAT_VERSION, SINGLE_LABEL_VERSION
-from shards.card import CARD_DIGEST, card_digest, file_digest, read_card, summarize_card, write_card
+from shards.card import (
+    CARD_DIGEST,
+    ShardDigest,
+    card_digest,
+    file_digest,
+    read_card,
+    shard_digest,
+    summarize_card,
+    write_card,
+)
 from shards.errors import DatasetError
 
 
@@ -48,6 +57,16 @@ def test_write_card_skips_temp_and_hidden_files_and_is_deterministic(tmp_path):
     assert not [f for f in card["files"] if f.endswith(".tmp") or "/." in f or f.startswith(".")]
     assert (tmp_path / "dataset.json").read_bytes() == first
     assert json.loads(first) == card == read_card(tmp_path)
+
+
+def test_write_card_takes_the_digests_of_shards_hashed_as_written(tmp_path):
+    rows = make_dataset(tmp_path)
+    from_disk = read_card(tmp_path)["files"]
+    written = {"images/train-000000.tar": shard_digest(tmp_path / "images/train-000000.tar")}
+    assert write_card(tmp_path, card_fields(rows), written)["files"] == from_disk
+    stale = {"images/train-000000.tar": ShardDigest("0" * 64, 1, 1)}  # not read again: taken as given
+    assert write_card(tmp_path, card_fields(rows), stale)["files"]["images/train-000000.tar"] == {
+        "sha256": "0" * 64, "bytes": 1, "samples": 1}
 
 
 def test_file_digest_streams_and_reports_progress(tmp_path):

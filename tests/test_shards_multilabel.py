@@ -102,7 +102,7 @@ def test_multi_label_sample_round_trips_as_a_hot_member(tmp_path):
     w = window(1, "01100")
     image = np.arange(48, dtype=np.uint8).reshape(6, 8)
     shard = tmp_path / "s.tar"
-    assert write_shard(shard, [(w.key, image, "01100", row_dict(w))]) == 1
+    assert write_shard(shard, [(w.key, image, "01100", row_dict(w))]).samples == 1
     with tarfile.open(shard) as tar:
         assert [m.name for m in tar] == [f"{w.key}.hot", f"{w.key}.json", f"{w.key}.png"]
         assert tar.extractfile(f"{w.key}.hot").read() == b"01100"

@@ -7,8 +7,10 @@ import pytest
 import webdataset as wds
 from shards_helpers import image_of, make_dataset
 
+from shards import reader
 from shards.errors import DatasetError
 from shards.reader import iter_samples, split_urls
+from shards.writer import encode_png
 
 SHARD = "images/train-000001.tar"
 
@@ -110,3 +112,19 @@ def test_unknown_split_is_refused(dataset):
     root, _ = dataset
     with pytest.raises(DatasetError, match="unknown split 'dev'"):
         list(iter_samples(root, "dev"))
+
+
+@pytest.mark.parametrize("decoder", ["pyspng", "Pillow (no pyspng wheel)"])
+def test_png_decoders_give_the_pixels_and_refuse_damage_alike(decoder, monkeypatch):
+    if decoder != "pyspng":
+        monkeypatch.setattr(reader, "pyspng", None)
+    image = np.random.default_rng(5).integers(0, 256, (31, 45), dtype=np.uint8)
+    png = encode_png(image)
+    decoded = reader.MEMBER_DECODERS["png"](png)
+    assert decoded.dtype == np.uint8 and decoded.shape == image.shape
+    np.testing.assert_array_equal(decoded, image)
+    for at in (png.index(b"IDAT") + 10, len(png) - 14):  # in the image data, or in its CRC: both refused
+        damaged = bytearray(png)
+        damaged[at] ^= 0x10
+        with pytest.raises(ValueError, match="PNG chunk b'IDAT' at byte 33 is cut short or fails its CRC"):
+            reader.MEMBER_DECODERS["png"](bytes(damaged))

@@ -67,6 +67,16 @@ def test_batch_put_equals_single_puts(tmp_path):
     assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
 
 
+def test_put_rows_in_any_order_equals_single_puts(tmp_path):
+    write(tmp_path / "a.h5")
+    with RefEcgWriter(tmp_path / "b.h5", COUNTS, LENGTH) as h5:
+        for split, n in COUNTS.items():
+            x, y, keys = windows(split, n)
+            for rows in (np.arange(n)[::-2], np.arange(n)[-2::-2]):  # two calls, rows descending
+                h5.put_rows(split, rows, x[rows], [y[i] for i in rows], [keys[i] for i in rows])
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+
+
 def test_exception_inside_the_block_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError):
         with RefEcgWriter(tmp_path / "refecg.h5", COUNTS, LENGTH) as h5:
@@ -88,6 +98,7 @@ def test_unfilled_rows_fail_and_leave_no_file(tmp_path):
         (lambda h5: h5.put("train", 5, np.zeros(LENGTH, np.float32), 0, "k"), "outside train"),
         (lambda h5: h5.put("train", 0, np.zeros(LENGTH + 1, np.float32), 0, "k"), "window length"),
         (lambda h5: h5.put("dev", 0, np.zeros(LENGTH, np.float32), 0, "k"), "unknown split"),
+        (lambda h5: h5.put_rows("train", [1, 1], np.zeros((2, LENGTH), np.float32), [0, 0], ["a", "b"]), "twice"),
     ],
 )
 def test_bad_puts_raise_dataset_error(tmp_path, put, message):

@@ -116,8 +116,10 @@ def _png_bytes(mode: str) -> bytes:
 @pytest.mark.parametrize(
     "ext, data, message",
     [
-        ("png", b"GIF89a" + bytes(40), "png is damaged (UnidentifiedImageError"),
-        ("png", _png_bytes("RGB"), "png is damaged (ValueError: mode RGB, not 8-bit grey (L))"),
+        ("png", b"GIF89a" + bytes(40), "png is damaged (ValueError: not a PNG"),
+        ("png", _png_bytes("RGB"), "png is damaged (ValueError: 8-bit RGB, not 8-bit grey (L))"),
+        ("png", _png_bytes("I;16"), "png is damaged (ValueError: 16-bit grey, not 8-bit grey (L))"),
+        ("png", _png_bytes("L")[:-20], "png is damaged (ValueError: PNG chunk b'IDAT'"),
         ("cls", b"one", "cls is damaged (ValueError"),
         ("json", b"[1, 2]", "json is damaged (ValueError: a JSON list, not an object)"),
     ],

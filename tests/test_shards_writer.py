@@ -1,8 +1,11 @@
 """shards.writer: deterministic, atomic webdataset shards that plain webdataset and tarfile read."""
 
+import hashlib
 import io
 import json
 import tarfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +13,19 @@ import webdataset as wds
 from PIL import Image
 from shards_helpers import image_of, make_rows
 
+from shards.card import shard_digest
 from shards.errors import DatasetError
-from shards.writer import encode_png, write_shard
+from shards.writer import encode_png, tar_member, write_shard
+
+GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
+# sha256 of encode_png's bytes for the fast renderer's golden images (pixels stored in tests/data/golden). They
+# change only with the PNG codec (zlib-ng's version or level, docs/format.md "PNG encoding"): then the dataset
+# checksums of every build change too, so update them deliberately, once, and say so in docs/format.md.
+PNG_SHA256 = {
+    "fast_ecg2": "6ec44e9fd0a77cebda70f8f0c0f376a9368aba484dbc95f4725c3cb064e854ed",
+    "fast_ecg15": "f28e6af03f00a30e30026a948a3bb0208171832a551b84bdf928231e3fbf8e7b",
+    "fast_qrs12": "86a44b1e141a7d34481323dfaf8543841546a105cf75a2903a4fa6742e58e112",
+}
 
 
 def samples(rows):
@@ -28,6 +42,38 @@ def test_encode_png_is_deterministic_grey_and_lossless():
     np.testing.assert_array_equal(np.asarray(decoded), image)
 
 
+@pytest.mark.parametrize("name", sorted(PNG_SHA256))
+def test_encode_png_bytes_are_pinned(name):
+    image = np.asarray(Image.open(GOLDEN / f"{name}.png"))
+    png = encode_png(image)
+    assert hashlib.sha256(png).hexdigest() == PNG_SHA256[name]
+    idat = png[png.index(b"IDAT") + 4 : png.index(b"IEND") - 8]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(image.shape[0], image.shape[1] + 1)
+    assert (rows[:, 0] == 2).all()  # every row filtered 'Up'; any zlib inflates zlib-ng's stream
+    np.testing.assert_array_equal(np.cumsum(rows[:, 1:], axis=0, dtype=np.uint8), image)
+
+
+def test_shard_bytes_are_pinned_and_hashed_as_written(tmp_path):
+    images = [np.asarray(Image.open(GOLDEN / f"{name}.png")) for name in sorted(PNG_SHA256)]
+    rows = [{"key": f"100_{1000 * i:09d}", "database": "mitdb", "record": "100", "patient": "100", "start": 1000 * i,
+             "length": 1000, "fs": 360.0, "label": "N", "label_id": 0, "split": "train"} for i in range(len(images))]
+    digest = write_shard(tmp_path / "s.tar", [(r["key"], image, r["label_id"], r) for r, image in zip(rows, images)])
+    assert digest == shard_digest(tmp_path / "s.tar")  # what the card would read back
+    assert digest.samples == len(images) and digest.bytes % 10240 == 0
+    assert digest.sha256 == "44653fb729846822c2d729e3eb54827ebef39cddfa3b00b8a16a1daad38f6c0a"
+
+
+@pytest.mark.parametrize("size", [1, 511, 512, 513, 12253])
+def test_tar_member_is_the_member_tarfile_writes(size):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    info = tarfile.TarInfo("100_000001000.png")
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = size, 0, 0o644, 0, 0, "", ""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    assert buffer.getvalue().startswith(tar_member(info.name, data))
+
+
 @pytest.mark.parametrize(
     "bad", [np.zeros((4, 4), np.float32), np.zeros((4, 4, 3), np.uint8), np.zeros((0, 4), np.uint8)]
 )
@@ -40,7 +86,7 @@ def test_same_samples_give_byte_identical_shards(tmp_path):
     rows = make_rows()
     write_shard(tmp_path / "a.tar", samples(rows))
     as_bytes = [(k, encode_png(img), lab, r) for k, img, lab, r in samples(rows)]
-    assert write_shard(tmp_path / "b.tar", as_bytes) == len(rows)
+    assert write_shard(tmp_path / "b.tar", as_bytes).samples == len(rows)
     assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
 
 

@@ -11,6 +11,8 @@ the line colour), which is what Agg's blend followed by Pillow's luma gives. doc
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import ImageColor
 
@@ -28,10 +30,16 @@ def box_blocks(in_size: int, out_size: int) -> np.ndarray:
     Mirrors Pillow's `precompute_coeffs` with the box filter (weight 1 where
     -0.5 < (i + 0.5 - centre) / scale <= 0.5) and checks that the runs tile the input.
     """
+    return np.array(_box_edges(in_size, out_size), dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=16)
+def _box_edges(in_size: int, out_size: int) -> tuple[int, ...]:
+    """box_blocks' edges, computed once per size pair (every render job makes a renderer)."""
     if out_size > in_size:
         raise EcgError(f"output size {out_size} exceeds frame size {in_size}: the fast renderer only reduces")
     scale = in_size / out_size
-    edges = np.empty(out_size + 1, dtype=np.int64)
+    edges = [0] * (out_size + 1)
     for xx in range(out_size):
         centre = (xx + 0.5) * scale
         support = 0.5 * scale
@@ -43,7 +51,7 @@ def box_blocks(in_size: int, out_size: int) -> np.ndarray:
         edges[xx], edges[xx + 1] = taps[0], taps[-1] + 1
     if edges[0] != 0 or edges[-1] != in_size:
         raise EcgError(f"Pillow BOX runs for {in_size} -> {out_size} px do not tile: use --renderer matplotlib")
-    return edges
+    return tuple(edges)
 
 
 def view_limits(vmin: float, vmax: float, margin: float) -> tuple[float, float]:

@@ -7,7 +7,7 @@ import re
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Span
 from .registry import register_database
-from .wfdbfiles import DirectorySource, read_header
+from .wfdbfiles import DirectorySource
 
 DEFAULT_CLASSES = [
     "Coronary artery disease",
@@ -65,7 +65,7 @@ class IncartdbSource(DirectorySource):
         """Headers and labels: labels CSV first, else the mapped `<diagnoses>`; records without one left out."""
         records, excluded = [], []
         for name in self.records:
-            header = read_header(self.root, name)
+            header = self.header(name)
             hea = self.root / f"{name}.hea"
             diagnoses, patient = parse_comments(header.comments or [])
             if patient is None:

@@ -10,7 +10,7 @@ import wfdb
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Span
 from .registry import register_database
-from .wfdbfiles import DirectorySource, read_header
+from .wfdbfiles import DirectorySource
 
 DEFAULT_CLASSES = ["N", "AFIB", "B", "T"]
 LEADS = ("MLII",)  # stored first; the second lead (V1, V2, V4 or V5) follows. Record 114 stores V5 first.
@@ -74,7 +74,7 @@ class MitdbSource(DirectorySource):
         """Headers and rhythm episodes; a labels-CSV entry replaces the episodes by one whole-record span."""
         records, excluded = [], []
         for name in self.records:
-            header = read_header(self.root, name)
+            header = self.header(name)
             n = int(header.sig_len)
             if name in self.labels:
                 spans = [Span(0, n, self.labels[name])]

@@ -7,7 +7,7 @@ import re
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Span
 from .registry import register_database
-from .wfdbfiles import DirectorySource, read_header
+from .wfdbfiles import DirectorySource
 
 DEFAULT_CLASSES = [
     "Myocardial infarction",
@@ -80,7 +80,7 @@ class PtbdbSource(DirectorySource):
         """Headers and labels: labels CSV first, else the mapped `Reason for admission`; n/a left out."""
         records, excluded = [], []
         for name in self.records:
-            header = read_header(self.root, name)
+            header = self.header(name)
             hea = self.root / f"{name}.hea"
             if name in self.labels:
                 label = self.labels[name]

@@ -22,7 +22,7 @@ from shards.manifest import SEPARATOR
 from ..errors import EcgError
 from .base import RecordInfo, Scan, Source, Span
 from .registry import register_database
-from .wfdbfiles import check_source_dir, lead_order, read_header, read_physical, select_records
+from .wfdbfiles import HeaderCache, check_source_dir, lead_order, read_physical, select_records
 
 DATABASE_CSV = "ptbxl_database.csv"
 STATEMENTS_CSV = "scp_statements.csv"
@@ -184,7 +184,7 @@ def record_classes(codes: dict[str, float], statements: dict[str, Statement], ta
                    fetch_files=(DATABASE_CSV, STATEMENTS_CSV), options=("fs", "task"), multi_label=True,
                    licence="CC-BY-4.0", url="https://physionet.org/content/ptb-xl/1.0.3/", doi="10.13026/kfzx-aw45",
                    citation=CITATION)
-class PtbxlSource(Source):
+class PtbxlSource(HeaderCache, Source):
     """A PTB-XL folder; records are the paths its database table names for rate `fs` (e.g.
     `records100/00000/00001_lr`), only those a RECORDS file lists where the folder has one (as PhysioNet's
     and `ecgrender fetch`'s do); one whole-record span per record, labelled with its classes of `task`."""
@@ -201,6 +201,7 @@ class PtbxlSource(Source):
             raise EcgError("--labels does not apply to --db ptbxl: its labels come from scp_codes (choose them with "
                            "--task and --classes)")
         self.root = check_source_dir(root, self.database)
+        self._headers = {}
         self.fs, self.task = fs, task
         self.statements = read_statements(self.root)
         self.entries: dict[str, Entry] = {}
@@ -231,9 +232,8 @@ class PtbxlSource(Source):
     def record_files(self, name: str) -> list[Path]:
         """The tables (their labels decide the dataset) and the record's header and signal files."""
         hea = self.root / f"{name}.hea"
-        header = read_header(self.root, name)
         tables = [self.root / DATABASE_CSV, self.root / STATEMENTS_CSV]
-        return [*tables, hea, *(hea.parent / f for f in dict.fromkeys(header.file_name))]
+        return [*tables, hea, *(hea.parent / f for f in dict.fromkeys(self.header(name).file_name))]
 
     def scan(self) -> Scan:
         """Every selected record's header (checked), classes of the task, patient and fold; records without a
@@ -246,7 +246,7 @@ class PtbxlSource(Source):
             if not classes:
                 excluded.append((name, f"no {self.task} statement"))
                 continue
-            header = read_header(self.root, name)
+            header = self.header(name)
             _, missing = lead_order(list(header.sig_name), LEADS)
             if missing:
                 excluded.append((name, f"lacks the {'/'.join(missing)} lead (has {', '.join(header.sig_name)})"))
