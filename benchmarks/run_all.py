@@ -40,7 +40,7 @@ def plan(smoke: bool, cuda: bool, compare_with: str | None) -> list[tuple[str, s
     compare = ["--compare-with", compare_with] if compare_with else []
     runs = [("render", "bench_render", ["--n", "20"]),
             ("build", "bench_build", [*source, "--jobs", "1,2", "--stages", *compare]),
-            ("decode", "bench_decode", compare),
+            ("decode", "bench_decode", [*source, *compare]),
             ("loader", "bench_train", ["--synthetic", "2048", "--loader-only", "--workers", "1,2", "--batch-size", "64"])]
     if cuda:
         workers = str(min(14, os.cpu_count() or 1))
