@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="train the models compiled, as `ecgtrain fit --compile`")
     p.add_argument("--check-compile", type=int, metavar="STEPS",
-                   help="instead of timing: loss curves of eager and compiled training over STEPS batches")
+                   help="instead of timing: loss curves of eager and compiled training over STEPS batches (image models: "
+                        "Ref-ECG's dropout draws other masks when compiled, so its curves differ by design)")
     p.add_argument("--loader-only", action="store_true", help="measure the loader's samples/s per worker count")
     p.add_argument("--smoke", action="store_true",
                    help="a tiny run that checks the benchmark works (64 windows, refecg, batch 16): no meaningful figures")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent
 REPO = BENCHMARKS.parent
+sys.path.insert(0, str(BENCHMARKS))  # bench_build's machine(), also when run_all is imported
 MITDB = REPO.parent / "shared" / "data" / "mitdb"
 
 
@@ -63,19 +64,20 @@ def run_benchmark(module: str, argv: list[str]) -> list[dict]:
 
 
 def machine() -> dict:
-    """What the figures were measured on: CPU, cores, memory, GPUs, software versions, commit, load."""
+    """What the figures were measured on: CPU, cores and load (bench_build.machine), memory, GPUs, software
+    versions and the commit."""
     import torch
+    from bench_build import machine as cpu_and_load
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    info = cpu_and_load()
     mem = next((int(line.split()[1]) / 2**20 for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), None) if Path("/proc/meminfo").exists() else None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip())
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem and round(mem, 1),
+    return {"cpu": info["cpu"], "cores": info["cores"], "memory_gib": mem and round(mem, 1),
             "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
             "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "commit": commit + ("+changes" if dirty else ""), "load_average": list(os.getloadavg())}
+            "commit": commit + ("+changes" if dirty else ""), "load_average": info["load_after"]}
 
 
 def markdown(report: dict) -> str:
